@@ -1,0 +1,26 @@
+/** Number of hash slots, as in Redis Cluster */
+export const SLOT_COUNT = 16384
+
+export const PROTOCOL_PREFIX = 'datastore-cluster'
+export const PROTOCOL_VERSION = '1.0.0'
+/** The libp2p protocol id of the data protocol */
+export const PROTOCOL = `/${PROTOCOL_PREFIX}/${PROTOCOL_VERSION}`
+
+/** Default time a request may take before the owner is reported unavailable */
+export const DEFAULT_REQUEST_TIMEOUT = 10_000
+/** Default largest protocol message, in bytes */
+export const DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024
+/** Default number of MOVED answers followed before giving up */
+export const DEFAULT_MAX_REDIRECTS = 3
+/** Default number of inbound data-protocol streams accepted per connection */
+export const DEFAULT_MAX_INBOUND_STREAMS = 32
+/** Default number of outbound data-protocol streams per connection */
+export const DEFAULT_MAX_OUTBOUND_STREAMS = 32
+/** Requests one inbound stream may have in progress before reading pauses */
+export const DEFAULT_MAX_IN_FLIGHT_PER_STREAM = 256
+/** Bytes of streamed answer (getMany, query) an owner may send ahead of the reader */
+export const DEFAULT_STREAM_WINDOW = 1024 * 1024
+/** Target size of one frame of a streamed answer or of a many-key request */
+export const TARGET_FRAME_SIZE = 256 * 1024
+/** Keys of a getMany read from the caller's source before they are sent */
+export const GET_MANY_CHUNK = 1024

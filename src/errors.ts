@@ -1,0 +1,128 @@
+/**
+ * Typed errors. Every error has a stable `name` (checked by callers and the
+ * compliance suites) and a message that says what was wrong and what to do.
+ * Misses surface as `NotFoundError` from interface-store, re-exported here.
+ */
+
+export { NotFoundError } from 'interface-store'
+
+/**
+ * Base class of the errors this library throws itself
+ */
+export class ClusterError extends Error {
+  static override name = 'ClusterError'
+  override name = ClusterError.name
+}
+
+/**
+ * A call argument was missing or had the wrong type or value
+ */
+export class InvalidParametersError extends ClusterError {
+  static override name = 'InvalidParametersError'
+  override name = InvalidParametersError.name
+}
+
+/**
+ * A slot table failed validation. `problems` lists every problem found.
+ */
+export class InvalidSlotTableError extends ClusterError {
+  static override name = 'InvalidSlotTableError'
+  override name = InvalidSlotTableError.name
+
+  /** Each problem found, one sentence each */
+  readonly problems: string[]
+
+  constructor (problems: string[] | string) {
+    const list = Array.isArray(problems) ? problems : [problems]
+    super(`Invalid slot table: ${list.join('; ')}`)
+    this.problems = list
+  }
+}
+
+/**
+ * A method was called before `start()` or after `stop()`
+ */
+export class NotStartedError extends ClusterError {
+  static override name = 'NotStartedError'
+  override name = NotStartedError.name
+}
+
+/**
+ * The owner of a slot could not be reached, did not answer within the request
+ * timeout, or the stream to it broke while a request was in flight
+ */
+export class UnavailableError extends ClusterError {
+  static override name = 'UnavailableError'
+  override name = UnavailableError.name
+
+  /** The peer that could not be reached, as a string peer ID */
+  readonly peer?: string
+  /** The slot the request was for, when it was for a single slot */
+  readonly slot?: number
+
+  constructor (message: string, init: { peer?: string, slot?: number, cause?: unknown } = {}) {
+    super(message, { cause: init.cause })
+    this.peer = init.peer
+    this.slot = init.slot
+  }
+}
+
+/**
+ * The remote node refused the request because this node is not a member of
+ * its slot table nor an allowed client, or is a read-only client asking to
+ * write
+ */
+export class UnauthorizedError extends ClusterError {
+  static override name = 'UnauthorizedError'
+  override name = UnauthorizedError.name
+}
+
+/**
+ * A value or message exceeded the maximum message size; nothing was written
+ */
+export class TooLargeError extends ClusterError {
+  static override name = 'TooLargeError'
+  override name = TooLargeError.name
+}
+
+/**
+ * The remote node rejected a request as malformed
+ */
+export class BadRequestError extends ClusterError {
+  static override name = 'BadRequestError'
+  override name = BadRequestError.name
+}
+
+/**
+ * The slot moved and the request was still misrouted after the configured
+ * number of redirects
+ */
+export class MovedError extends ClusterError {
+  static override name = 'MovedError'
+  override name = MovedError.name
+}
+
+/**
+ * The remote node failed while serving the request (its local store threw)
+ */
+export class InternalError extends ClusterError {
+  static override name = 'InternalError'
+  override name = InternalError.name
+}
+
+/**
+ * A remote peer sent bytes that do not form a valid message of this protocol
+ */
+export class ProtocolError extends ClusterError {
+  static override name = 'ProtocolError'
+  override name = ProtocolError.name
+}
+
+/**
+ * One or more owners failed during a fan-out (query, many-key operations).
+ * `errors` holds each owner's error; the message names the peers.
+ */
+export class ClusterAggregateError extends AggregateError {
+  static override name = 'ClusterAggregateError'
+  override name = ClusterAggregateError.name
+}

@@ -1,0 +1,128 @@
+/**
+ * @packageDocumentation
+ *
+ * A sharded [interface-datastore](https://www.npmjs.com/package/interface-datastore)
+ * over libp2p. Each key hashes to one of 16384 slots (CRC16/XMODEM with Redis
+ * Cluster hash tags); a slot table gives every slot an owner; every operation
+ * goes to the owner — the local child store when that is this node, otherwise
+ * the owner over the `/datastore-cluster/1.0.0` protocol on a persistent,
+ * pipelined libp2p stream.
+ *
+ * @example
+ * ```ts
+ * import { createLibp2p } from 'libp2p'
+ * import { tcp } from '@libp2p/tcp'
+ * import { noise } from '@libp2p/noise'
+ * import { yamux } from '@libp2p/yamux'
+ * import { MemoryDatastore } from 'datastore-core'
+ * import { Key } from 'interface-datastore'
+ * import { ClusterDatastore, SlotTable } from 'datastore-cluster'
+ *
+ * const libp2p = await createLibp2p({
+ *   addresses: { listen: ['/ip4/127.0.0.1/tcp/4001'] },
+ *   transports: [tcp()],
+ *   connectionEncrypters: [noise()],
+ *   streamMuxers: [yamux()]
+ * })
+ *
+ * // every node of the cluster is given the same table
+ * const slots = SlotTable.even([
+ *   { id: libp2p.peerId, addrs: libp2p.getMultiaddrs() },
+ *   { id: '12D3KooW…', addrs: ['/ip4/10.0.0.2/tcp/4001'] }
+ * ])
+ *
+ * const store = new ClusterDatastore(libp2p, new MemoryDatastore(), slots)
+ * await store.start()
+ * await store.put(new Key('/hello'), new TextEncoder().encode('world'))
+ * ```
+ */
+
+import type { Libp2p, PeerId } from '@libp2p/interface'
+
+export { ClusterDatastore } from './cluster-datastore.js'
+export { SlotTable } from './slots/table.js'
+export type { SlotRange, SlotPeer, SlotPeerInit, SlotTableJSON, SlotRangeInit, SlotTableInit, EvenSlotTableOptions } from './slots/table.js'
+export { keySlot, crc16 } from './slots/hash.js'
+export { SLOT_COUNT, PROTOCOL } from './constants.js'
+export {
+  ClusterError, ClusterAggregateError, InvalidParametersError, InvalidSlotTableError, NotStartedError, UnavailableError,
+  UnauthorizedError, TooLargeError, BadRequestError, MovedError, InternalError, ProtocolError, NotFoundError
+} from './errors.js'
+
+/**
+ * The parts of a libp2p node the cluster uses. A node from `createLibp2p()`
+ * fits; so does anything that offers these members.
+ */
+export type ClusterLibp2p = Pick<Libp2p, 'peerId' | 'logger' | 'handle' | 'unhandle' | 'dialProtocol' | 'peerStore'>
+
+/**
+ * A peer outside the slot table that may call this node
+ */
+export interface ClusterClient {
+  /** The client's peer ID */
+  peerId: PeerId | string
+  /** Refuse its writes (put, delete, batch); default false */
+  readOnly?: boolean
+}
+
+/**
+ * Options of {@link ClusterDatastore}. Every one is optional.
+ */
+export interface ClusterDatastoreOptions {
+  /**
+   * Peers outside the slot table allowed to call this node's data protocol.
+   * Members of the table are always allowed; everyone else is answered
+   * UNAUTHORIZED and nothing is read or written.
+   *
+   * @default []
+   */
+  clients?: Array<PeerId | string | ClusterClient>
+
+  /**
+   * Milliseconds an owner has to accept a stream and answer a request (or, in
+   * a streamed answer, to send the next frame) before the call fails with
+   * `UnavailableError` naming the peer and the slot.
+   *
+   * @default 10000
+   */
+  requestTimeout?: number
+
+  /**
+   * Largest protocol message in bytes, in both directions. A value that
+   * cannot fit is refused with `TooLargeError` before anything is written.
+   * Give every node the same value.
+   *
+   * @default 4194304 (4 MiB)
+   */
+  maxMessageSize?: number
+
+  /**
+   * MOVED answers followed (adopting the newer table each time) before a call
+   * fails with `MovedError`.
+   *
+   * @default 3
+   */
+  maxRedirects?: number
+
+  /**
+   * Inbound data-protocol streams accepted per connection
+   *
+   * @default 32
+   */
+  maxInboundStreams?: number
+
+  /**
+   * Outbound data-protocol streams allowed per connection
+   *
+   * @default 32
+   */
+  maxOutboundStreams?: number
+
+  /**
+   * Bytes of a streamed answer (getMany, query) an owner may send ahead of
+   * the reader. Bounds the memory a slow reader costs.
+   *
+   * @default 1048576 (1 MiB)
+   */
+  streamWindow?: number
+}

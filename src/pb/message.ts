@@ -1,0 +1,1426 @@
+import { decodeMessage, encodeMessage, enumeration, MaxLengthError, message, streamMessage } from 'protons-runtime'
+import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
+import type { Codec, DecodeOptions } from 'protons-runtime'
+import type { Uint8ArrayList } from 'uint8arraylist'
+
+export interface Request {
+  id: number
+  type: Request.Type
+  epoch: number
+  key: Uint8Array<ArrayBuffer>
+  value: Uint8Array<ArrayBuffer>
+  puts: Entry[]
+  keys: Uint8Array<ArrayBuffer>[]
+  prefix: string
+  keysOnly: boolean
+  credit: number
+  table?: SlotTable
+}
+
+export namespace Request {
+  export enum Type {
+    UNKNOWN = 'UNKNOWN',
+    GET = 'GET',
+    HAS = 'HAS',
+    PUT = 'PUT',
+    DELETE = 'DELETE',
+    BATCH = 'BATCH',
+    GET_MANY = 'GET_MANY',
+    QUERY = 'QUERY',
+    CREDIT = 'CREDIT',
+    CANCEL = 'CANCEL',
+    TABLE = 'TABLE'
+  }
+
+  enum __TypeValues {
+    UNKNOWN = 0,
+    GET = 1,
+    HAS = 2,
+    PUT = 3,
+    DELETE = 4,
+    BATCH = 5,
+    GET_MANY = 6,
+    QUERY = 7,
+    CREDIT = 8,
+    CANCEL = 9,
+    TABLE = 10
+  }
+
+  export namespace Type {
+    export const codec = (): Codec<Type> => {
+      return enumeration<Type>(__TypeValues)
+    }
+  }
+
+  let _codec: Codec<Request>
+
+  export const codec = (): Codec<Request> => {
+    if (_codec == null) {
+      _codec = message<Request>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.id != null && obj.id !== 0)) {
+          w.uint32(8)
+          w.uint32(obj.id)
+        }
+
+        if (obj.type != null && __TypeValues[obj.type] !== 0) {
+          w.uint32(16)
+          Request.Type.codec().encode(obj.type, w)
+        }
+
+        if ((obj.epoch != null && obj.epoch !== 0)) {
+          w.uint32(24)
+          w.uint64Number(obj.epoch)
+        }
+
+        if ((obj.key != null && obj.key.byteLength > 0)) {
+          w.uint32(34)
+          w.bytes(obj.key)
+        }
+
+        if ((obj.value != null && obj.value.byteLength > 0)) {
+          w.uint32(42)
+          w.bytes(obj.value)
+        }
+
+        if (obj.puts != null && obj.puts.length > 0) {
+          for (const value of obj.puts) {
+            w.uint32(50)
+            Entry.codec().encode(value, w)
+          }
+        }
+
+        if (obj.keys != null && obj.keys.length > 0) {
+          for (const value of obj.keys) {
+            w.uint32(58)
+            w.bytes(value)
+          }
+        }
+
+        if ((obj.prefix != null && obj.prefix !== '')) {
+          w.uint32(66)
+          w.string(obj.prefix)
+        }
+
+        if ((obj.keysOnly != null && obj.keysOnly !== false)) {
+          w.uint32(72)
+          w.bool(obj.keysOnly)
+        }
+
+        if ((obj.credit != null && obj.credit !== 0)) {
+          w.uint32(80)
+          w.uint32(obj.credit)
+        }
+
+        if (obj.table != null) {
+          w.uint32(90)
+          SlotTable.codec().encode(obj.table, w)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          id: 0,
+          type: Type.UNKNOWN,
+          epoch: 0,
+          key: uint8ArrayAlloc(0),
+          value: uint8ArrayAlloc(0),
+          puts: [],
+          keys: [],
+          prefix: '',
+          keysOnly: false,
+          credit: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.id = reader.uint32()
+              break
+            }
+            case 2: {
+              obj.type = Request.Type.codec().decode(reader)
+              break
+            }
+            case 3: {
+              obj.epoch = reader.uint64Number()
+              break
+            }
+            case 4: {
+              obj.key = reader.bytes()
+              break
+            }
+            case 5: {
+              obj.value = reader.bytes()
+              break
+            }
+            case 6: {
+              if (opts.limits?.puts != null && obj.puts.length === opts.limits.puts) {
+                throw new MaxLengthError('Decode error - repeated field "puts" had too many elements')
+              }
+
+              obj.puts.push(Entry.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.puts$
+              }))
+              break
+            }
+            case 7: {
+              if (opts.limits?.keys != null && obj.keys.length === opts.limits.keys) {
+                throw new MaxLengthError('Decode error - repeated field "keys" had too many elements')
+              }
+
+              obj.keys.push(reader.bytes())
+              break
+            }
+            case 8: {
+              obj.prefix = reader.string()
+              break
+            }
+            case 9: {
+              obj.keysOnly = reader.bool()
+              break
+            }
+            case 10: {
+              obj.credit = reader.uint32()
+              break
+            }
+            case 11: {
+              obj.table = SlotTable.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.table
+              })
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          puts: 0,
+          keys: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.id`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.type`,
+                value: Request.Type.codec().decode(reader)
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.epoch`,
+                value: reader.uint64Number()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.key`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.value`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 6: {
+              if (opts.limits?.puts != null && obj.puts === opts.limits.puts) {
+                throw new MaxLengthError('Streaming decode error - repeated field "puts" had too many elements')
+              }
+
+              for (const evt of Entry.codec().stream(reader, reader.uint32(), `${prefix}.puts[]`, {
+                limits: opts.limits?.puts$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.puts
+                }
+              }
+
+              obj.puts++
+
+              break
+            }
+            case 7: {
+              if (opts.limits?.keys != null && obj.keys === opts.limits.keys) {
+                throw new MaxLengthError('Streaming decode error - repeated field "keys" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.keys[]`,
+                index: obj.keys,
+                value: reader.bytes()
+              }
+
+              obj.keys++
+
+              break
+            }
+            case 8: {
+              yield {
+                field: `${prefix}.prefix`,
+                value: reader.string()
+              }
+              break
+            }
+            case 9: {
+              yield {
+                field: `${prefix}.keysOnly`,
+                value: reader.bool()
+              }
+              break
+            }
+            case 10: {
+              yield {
+                field: `${prefix}.credit`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 11: {
+              yield * SlotTable.codec().stream(reader, reader.uint32(), `${prefix}.table`, {
+                limits: opts.limits?.table
+              })
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface RequestIdFieldEvent {
+    field: '$.id'
+    value: number
+  }
+
+  export interface RequestTypeFieldEvent {
+    field: '$.type'
+    value: Request.Type
+  }
+
+  export interface RequestEpochFieldEvent {
+    field: '$.epoch'
+    value: number
+  }
+
+  export interface RequestKeyFieldEvent {
+    field: '$.key'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface RequestValueFieldEvent {
+    field: '$.value'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface RequestPutsKeyFieldEvent {
+    field: '$.puts[].key'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface RequestPutsValueFieldEvent {
+    field: '$.puts[].value'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface RequestPutsMissingFieldEvent {
+    field: '$.puts[].missing'
+    value: boolean
+    index: number
+  }
+
+  export interface RequestKeysFieldEvent {
+    field: '$.keys[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface RequestPrefixFieldEvent {
+    field: '$.prefix'
+    value: string
+  }
+
+  export interface RequestKeysOnlyFieldEvent {
+    field: '$.keysOnly'
+    value: boolean
+  }
+
+  export interface RequestCreditFieldEvent {
+    field: '$.credit'
+    value: number
+  }
+
+  export interface RequestTableEpochFieldEvent {
+    field: '$.table.epoch'
+    value: number
+  }
+
+  export interface RequestTableRangesStartFieldEvent {
+    field: '$.table.ranges[].start'
+    value: number
+    index: number
+  }
+
+  export interface RequestTableRangesEndFieldEvent {
+    field: '$.table.ranges[].end'
+    value: number
+    index: number
+  }
+
+  export interface RequestTableRangesOwnersFieldEvent {
+    field: '$.table.ranges[].owners[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface RequestTablePeersIdFieldEvent {
+    field: '$.table.peers[].id'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface RequestTablePeersAddrsFieldEvent {
+    field: '$.table.peers[].addrs[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export function encode (obj: Partial<Request>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, Request.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Request {
+    return decodeMessage(buf, Request.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Generator<RequestIdFieldEvent | RequestTypeFieldEvent | RequestEpochFieldEvent | RequestKeyFieldEvent | RequestValueFieldEvent | RequestPutsKeyFieldEvent | RequestPutsValueFieldEvent | RequestPutsMissingFieldEvent | RequestKeysFieldEvent | RequestPrefixFieldEvent | RequestKeysOnlyFieldEvent | RequestCreditFieldEvent | RequestTableEpochFieldEvent | RequestTableRangesStartFieldEvent | RequestTableRangesEndFieldEvent | RequestTableRangesOwnersFieldEvent | RequestTablePeersIdFieldEvent | RequestTablePeersAddrsFieldEvent> {
+    return streamMessage(buf, Request.codec(), opts)
+  }
+}
+
+export interface Entry {
+  key: Uint8Array<ArrayBuffer>
+  value: Uint8Array<ArrayBuffer>
+  missing: boolean
+}
+
+export namespace Entry {
+  let _codec: Codec<Entry>
+
+  export const codec = (): Codec<Entry> => {
+    if (_codec == null) {
+      _codec = message<Entry>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.key != null && obj.key.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.key)
+        }
+
+        if ((obj.value != null && obj.value.byteLength > 0)) {
+          w.uint32(18)
+          w.bytes(obj.value)
+        }
+
+        if ((obj.missing != null && obj.missing !== false)) {
+          w.uint32(24)
+          w.bool(obj.missing)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          key: uint8ArrayAlloc(0),
+          value: uint8ArrayAlloc(0),
+          missing: false
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.key = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.value = reader.bytes()
+              break
+            }
+            case 3: {
+              obj.missing = reader.bool()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.key`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.value`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.missing`,
+                value: reader.bool()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface EntryKeyFieldEvent {
+    field: '$.key'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface EntryValueFieldEvent {
+    field: '$.value'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface EntryMissingFieldEvent {
+    field: '$.missing'
+    value: boolean
+  }
+
+  export function encode (obj: Partial<Entry>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, Entry.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Entry>): Entry {
+    return decodeMessage(buf, Entry.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Entry>): Generator<EntryKeyFieldEvent | EntryValueFieldEvent | EntryMissingFieldEvent> {
+    return streamMessage(buf, Entry.codec(), opts)
+  }
+}
+
+export interface Response {
+  id: number
+  status: Response.Status
+  epoch: number
+  message: string
+  value: Uint8Array<ArrayBuffer>
+  exists: boolean
+  entries: Entry[]
+  done: boolean
+  table?: SlotTable
+}
+
+export namespace Response {
+  export enum Status {
+    OK = 'OK',
+    NOT_FOUND = 'NOT_FOUND',
+    MOVED = 'MOVED',
+    UNAUTHORIZED = 'UNAUTHORIZED',
+    TOO_LARGE = 'TOO_LARGE',
+    BAD_REQUEST = 'BAD_REQUEST',
+    UNAVAILABLE = 'UNAVAILABLE',
+    INTERNAL = 'INTERNAL'
+  }
+
+  enum __StatusValues {
+    OK = 0,
+    NOT_FOUND = 1,
+    MOVED = 2,
+    UNAUTHORIZED = 3,
+    TOO_LARGE = 4,
+    BAD_REQUEST = 5,
+    UNAVAILABLE = 6,
+    INTERNAL = 7
+  }
+
+  export namespace Status {
+    export const codec = (): Codec<Status> => {
+      return enumeration<Status>(__StatusValues)
+    }
+  }
+
+  let _codec: Codec<Response>
+
+  export const codec = (): Codec<Response> => {
+    if (_codec == null) {
+      _codec = message<Response>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.id != null && obj.id !== 0)) {
+          w.uint32(8)
+          w.uint32(obj.id)
+        }
+
+        if (obj.status != null && __StatusValues[obj.status] !== 0) {
+          w.uint32(16)
+          Response.Status.codec().encode(obj.status, w)
+        }
+
+        if ((obj.epoch != null && obj.epoch !== 0)) {
+          w.uint32(24)
+          w.uint64Number(obj.epoch)
+        }
+
+        if ((obj.message != null && obj.message !== '')) {
+          w.uint32(34)
+          w.string(obj.message)
+        }
+
+        if ((obj.value != null && obj.value.byteLength > 0)) {
+          w.uint32(42)
+          w.bytes(obj.value)
+        }
+
+        if ((obj.exists != null && obj.exists !== false)) {
+          w.uint32(48)
+          w.bool(obj.exists)
+        }
+
+        if (obj.entries != null && obj.entries.length > 0) {
+          for (const value of obj.entries) {
+            w.uint32(58)
+            Entry.codec().encode(value, w)
+          }
+        }
+
+        if ((obj.done != null && obj.done !== false)) {
+          w.uint32(64)
+          w.bool(obj.done)
+        }
+
+        if (obj.table != null) {
+          w.uint32(74)
+          SlotTable.codec().encode(obj.table, w)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          id: 0,
+          status: Status.OK,
+          epoch: 0,
+          message: '',
+          value: uint8ArrayAlloc(0),
+          exists: false,
+          entries: [],
+          done: false
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.id = reader.uint32()
+              break
+            }
+            case 2: {
+              obj.status = Response.Status.codec().decode(reader)
+              break
+            }
+            case 3: {
+              obj.epoch = reader.uint64Number()
+              break
+            }
+            case 4: {
+              obj.message = reader.string()
+              break
+            }
+            case 5: {
+              obj.value = reader.bytes()
+              break
+            }
+            case 6: {
+              obj.exists = reader.bool()
+              break
+            }
+            case 7: {
+              if (opts.limits?.entries != null && obj.entries.length === opts.limits.entries) {
+                throw new MaxLengthError('Decode error - repeated field "entries" had too many elements')
+              }
+
+              obj.entries.push(Entry.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.entries$
+              }))
+              break
+            }
+            case 8: {
+              obj.done = reader.bool()
+              break
+            }
+            case 9: {
+              obj.table = SlotTable.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.table
+              })
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          entries: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.id`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.status`,
+                value: Response.Status.codec().decode(reader)
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.epoch`,
+                value: reader.uint64Number()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.message`,
+                value: reader.string()
+              }
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.value`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 6: {
+              yield {
+                field: `${prefix}.exists`,
+                value: reader.bool()
+              }
+              break
+            }
+            case 7: {
+              if (opts.limits?.entries != null && obj.entries === opts.limits.entries) {
+                throw new MaxLengthError('Streaming decode error - repeated field "entries" had too many elements')
+              }
+
+              for (const evt of Entry.codec().stream(reader, reader.uint32(), `${prefix}.entries[]`, {
+                limits: opts.limits?.entries$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.entries
+                }
+              }
+
+              obj.entries++
+
+              break
+            }
+            case 8: {
+              yield {
+                field: `${prefix}.done`,
+                value: reader.bool()
+              }
+              break
+            }
+            case 9: {
+              yield * SlotTable.codec().stream(reader, reader.uint32(), `${prefix}.table`, {
+                limits: opts.limits?.table
+              })
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface ResponseIdFieldEvent {
+    field: '$.id'
+    value: number
+  }
+
+  export interface ResponseStatusFieldEvent {
+    field: '$.status'
+    value: Response.Status
+  }
+
+  export interface ResponseEpochFieldEvent {
+    field: '$.epoch'
+    value: number
+  }
+
+  export interface ResponseMessageFieldEvent {
+    field: '$.message'
+    value: string
+  }
+
+  export interface ResponseValueFieldEvent {
+    field: '$.value'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface ResponseExistsFieldEvent {
+    field: '$.exists'
+    value: boolean
+  }
+
+  export interface ResponseEntriesKeyFieldEvent {
+    field: '$.entries[].key'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface ResponseEntriesValueFieldEvent {
+    field: '$.entries[].value'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface ResponseEntriesMissingFieldEvent {
+    field: '$.entries[].missing'
+    value: boolean
+    index: number
+  }
+
+  export interface ResponseDoneFieldEvent {
+    field: '$.done'
+    value: boolean
+  }
+
+  export interface ResponseTableEpochFieldEvent {
+    field: '$.table.epoch'
+    value: number
+  }
+
+  export interface ResponseTableRangesStartFieldEvent {
+    field: '$.table.ranges[].start'
+    value: number
+    index: number
+  }
+
+  export interface ResponseTableRangesEndFieldEvent {
+    field: '$.table.ranges[].end'
+    value: number
+    index: number
+  }
+
+  export interface ResponseTableRangesOwnersFieldEvent {
+    field: '$.table.ranges[].owners[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface ResponseTablePeersIdFieldEvent {
+    field: '$.table.peers[].id'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface ResponseTablePeersAddrsFieldEvent {
+    field: '$.table.peers[].addrs[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export function encode (obj: Partial<Response>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, Response.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Response>): Response {
+    return decodeMessage(buf, Response.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Response>): Generator<ResponseIdFieldEvent | ResponseStatusFieldEvent | ResponseEpochFieldEvent | ResponseMessageFieldEvent | ResponseValueFieldEvent | ResponseExistsFieldEvent | ResponseEntriesKeyFieldEvent | ResponseEntriesValueFieldEvent | ResponseEntriesMissingFieldEvent | ResponseDoneFieldEvent | ResponseTableEpochFieldEvent | ResponseTableRangesStartFieldEvent | ResponseTableRangesEndFieldEvent | ResponseTableRangesOwnersFieldEvent | ResponseTablePeersIdFieldEvent | ResponseTablePeersAddrsFieldEvent> {
+    return streamMessage(buf, Response.codec(), opts)
+  }
+}
+
+export interface SlotTable {
+  epoch: number
+  ranges: SlotRange[]
+  peers: SlotPeer[]
+}
+
+export namespace SlotTable {
+  let _codec: Codec<SlotTable>
+
+  export const codec = (): Codec<SlotTable> => {
+    if (_codec == null) {
+      _codec = message<SlotTable>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.epoch != null && obj.epoch !== 0)) {
+          w.uint32(8)
+          w.uint64Number(obj.epoch)
+        }
+
+        if (obj.ranges != null && obj.ranges.length > 0) {
+          for (const value of obj.ranges) {
+            w.uint32(18)
+            SlotRange.codec().encode(value, w)
+          }
+        }
+
+        if (obj.peers != null && obj.peers.length > 0) {
+          for (const value of obj.peers) {
+            w.uint32(26)
+            SlotPeer.codec().encode(value, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          epoch: 0,
+          ranges: [],
+          peers: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.epoch = reader.uint64Number()
+              break
+            }
+            case 2: {
+              if (opts.limits?.ranges != null && obj.ranges.length === opts.limits.ranges) {
+                throw new MaxLengthError('Decode error - repeated field "ranges" had too many elements')
+              }
+
+              obj.ranges.push(SlotRange.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.ranges$
+              }))
+              break
+            }
+            case 3: {
+              if (opts.limits?.peers != null && obj.peers.length === opts.limits.peers) {
+                throw new MaxLengthError('Decode error - repeated field "peers" had too many elements')
+              }
+
+              obj.peers.push(SlotPeer.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.peers$
+              }))
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          ranges: 0,
+          peers: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.epoch`,
+                value: reader.uint64Number()
+              }
+              break
+            }
+            case 2: {
+              if (opts.limits?.ranges != null && obj.ranges === opts.limits.ranges) {
+                throw new MaxLengthError('Streaming decode error - repeated field "ranges" had too many elements')
+              }
+
+              for (const evt of SlotRange.codec().stream(reader, reader.uint32(), `${prefix}.ranges[]`, {
+                limits: opts.limits?.ranges$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.ranges
+                }
+              }
+
+              obj.ranges++
+
+              break
+            }
+            case 3: {
+              if (opts.limits?.peers != null && obj.peers === opts.limits.peers) {
+                throw new MaxLengthError('Streaming decode error - repeated field "peers" had too many elements')
+              }
+
+              for (const evt of SlotPeer.codec().stream(reader, reader.uint32(), `${prefix}.peers[]`, {
+                limits: opts.limits?.peers$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.peers
+                }
+              }
+
+              obj.peers++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface SlotTableEpochFieldEvent {
+    field: '$.epoch'
+    value: number
+  }
+
+  export interface SlotTableRangesStartFieldEvent {
+    field: '$.ranges[].start'
+    value: number
+    index: number
+  }
+
+  export interface SlotTableRangesEndFieldEvent {
+    field: '$.ranges[].end'
+    value: number
+    index: number
+  }
+
+  export interface SlotTableRangesOwnersFieldEvent {
+    field: '$.ranges[].owners[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface SlotTablePeersIdFieldEvent {
+    field: '$.peers[].id'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface SlotTablePeersAddrsFieldEvent {
+    field: '$.peers[].addrs[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export function encode (obj: Partial<SlotTable>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, SlotTable.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SlotTable>): SlotTable {
+    return decodeMessage(buf, SlotTable.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SlotTable>): Generator<SlotTableEpochFieldEvent | SlotTableRangesStartFieldEvent | SlotTableRangesEndFieldEvent | SlotTableRangesOwnersFieldEvent | SlotTablePeersIdFieldEvent | SlotTablePeersAddrsFieldEvent> {
+    return streamMessage(buf, SlotTable.codec(), opts)
+  }
+}
+
+export interface SlotRange {
+  start: number
+  end: number
+  owners: Uint8Array<ArrayBuffer>[]
+}
+
+export namespace SlotRange {
+  let _codec: Codec<SlotRange>
+
+  export const codec = (): Codec<SlotRange> => {
+    if (_codec == null) {
+      _codec = message<SlotRange>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.start != null && obj.start !== 0)) {
+          w.uint32(8)
+          w.uint32(obj.start)
+        }
+
+        if ((obj.end != null && obj.end !== 0)) {
+          w.uint32(16)
+          w.uint32(obj.end)
+        }
+
+        if (obj.owners != null && obj.owners.length > 0) {
+          for (const value of obj.owners) {
+            w.uint32(26)
+            w.bytes(value)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          start: 0,
+          end: 0,
+          owners: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.start = reader.uint32()
+              break
+            }
+            case 2: {
+              obj.end = reader.uint32()
+              break
+            }
+            case 3: {
+              if (opts.limits?.owners != null && obj.owners.length === opts.limits.owners) {
+                throw new MaxLengthError('Decode error - repeated field "owners" had too many elements')
+              }
+
+              obj.owners.push(reader.bytes())
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          owners: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.start`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.end`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 3: {
+              if (opts.limits?.owners != null && obj.owners === opts.limits.owners) {
+                throw new MaxLengthError('Streaming decode error - repeated field "owners" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.owners[]`,
+                index: obj.owners,
+                value: reader.bytes()
+              }
+
+              obj.owners++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface SlotRangeStartFieldEvent {
+    field: '$.start'
+    value: number
+  }
+
+  export interface SlotRangeEndFieldEvent {
+    field: '$.end'
+    value: number
+  }
+
+  export interface SlotRangeOwnersFieldEvent {
+    field: '$.owners[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export function encode (obj: Partial<SlotRange>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, SlotRange.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SlotRange>): SlotRange {
+    return decodeMessage(buf, SlotRange.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SlotRange>): Generator<SlotRangeStartFieldEvent | SlotRangeEndFieldEvent | SlotRangeOwnersFieldEvent> {
+    return streamMessage(buf, SlotRange.codec(), opts)
+  }
+}
+
+export interface SlotPeer {
+  id: Uint8Array<ArrayBuffer>
+  addrs: Uint8Array<ArrayBuffer>[]
+}
+
+export namespace SlotPeer {
+  let _codec: Codec<SlotPeer>
+
+  export const codec = (): Codec<SlotPeer> => {
+    if (_codec == null) {
+      _codec = message<SlotPeer>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.id != null && obj.id.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.id)
+        }
+
+        if (obj.addrs != null && obj.addrs.length > 0) {
+          for (const value of obj.addrs) {
+            w.uint32(18)
+            w.bytes(value)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          id: uint8ArrayAlloc(0),
+          addrs: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.id = reader.bytes()
+              break
+            }
+            case 2: {
+              if (opts.limits?.addrs != null && obj.addrs.length === opts.limits.addrs) {
+                throw new MaxLengthError('Decode error - repeated field "addrs" had too many elements')
+              }
+
+              obj.addrs.push(reader.bytes())
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          addrs: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.id`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              if (opts.limits?.addrs != null && obj.addrs === opts.limits.addrs) {
+                throw new MaxLengthError('Streaming decode error - repeated field "addrs" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.addrs[]`,
+                index: obj.addrs,
+                value: reader.bytes()
+              }
+
+              obj.addrs++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface SlotPeerIdFieldEvent {
+    field: '$.id'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface SlotPeerAddrsFieldEvent {
+    field: '$.addrs[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export function encode (obj: Partial<SlotPeer>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, SlotPeer.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SlotPeer>): SlotPeer {
+    return decodeMessage(buf, SlotPeer.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SlotPeer>): Generator<SlotPeerIdFieldEvent | SlotPeerAddrsFieldEvent> {
+    return streamMessage(buf, SlotPeer.codec(), opts)
+  }
+}

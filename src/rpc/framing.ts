@@ -1,0 +1,93 @@
+import { LengthPrefixedDecoder } from '@libp2p/utils'
+import * as varint from 'uint8-varint'
+import { Uint8ArrayList } from 'uint8arraylist'
+import type { Stream } from '@libp2p/interface'
+
+/**
+ * Writes varint length-prefixed frames to a stream. Frames written in the same
+ * tick are coalesced into one `send` (one noise/yamux frame instead of many),
+ * and while the transport asks us to wait for `drain` frames accumulate here
+ * instead of in the stream's own buffer.
+ */
+export class FrameWriter {
+  private readonly stream: Stream
+  private readonly onError: (err: Error) => void
+  private pending: Uint8ArrayList
+  private scheduled: boolean
+  private draining: boolean
+
+  constructor (stream: Stream, onError: (err: Error) => void) {
+    this.stream = stream
+    this.onError = onError
+    this.pending = new Uint8ArrayList()
+    this.scheduled = false
+    this.draining = false
+  }
+
+  /** Bytes accepted but not yet handed to the stream */
+  get bufferedBytes (): number {
+    return this.pending.byteLength
+  }
+
+  write (body: Uint8Array): void {
+    this.pending.append(varint.encode(body.byteLength))
+    this.pending.append(body)
+
+    if (!this.scheduled && !this.draining) {
+      this.scheduled = true
+      queueMicrotask(this.flush)
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false
+
+    if (this.draining || this.pending.byteLength === 0) {
+      return
+    }
+
+    const out = this.pending
+    this.pending = new Uint8ArrayList()
+
+    try {
+      if (this.stream.writeStatus !== 'writable') {
+        throw new Error(`stream is ${this.stream.writeStatus}`)
+      }
+
+      if (!this.stream.send(out)) {
+        this.draining = true
+        this.stream.onDrain().then(() => {
+          this.draining = false
+          this.flush()
+        }, (err: Error) => {
+          this.onError(err)
+        })
+      }
+    } catch (err: any) {
+      this.onError(err)
+    }
+  }
+}
+
+/**
+ * Feeds the stream's `message` events through a length-prefixed decoder and
+ * hands each complete frame to `onFrame`. A frame over `maxFrameSize` or a
+ * buffer that cannot be parsed is reported to `onError`.
+ */
+export function readFrames (stream: Stream, maxFrameSize: number, onFrame: (frame: Uint8ArrayList) => void, onError: (err: Error) => void): void {
+  const decoder = new LengthPrefixedDecoder({
+    maxDataLength: maxFrameSize,
+    // room for one whole frame plus the start of the next
+    maxBufferSize: maxFrameSize * 2 + 16
+  })
+
+  stream.addEventListener('message', (evt) => {
+    try {
+      for (const frame of decoder.decode(evt.data)) {
+        onFrame(frame)
+      }
+    } catch (err: any) {
+      onError(err)
+    }
+  })
+}

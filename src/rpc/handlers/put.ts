@@ -1,0 +1,10 @@
+import { ownCopy } from './values.js'
+import type { Response } from '../../pb/message.js'
+import type { HandlerContext } from '../server.js'
+
+export async function handlePut (ctx: HandlerContext): Promise<Partial<Response>> {
+  const key = ctx.key(ctx.req.key)
+  await ctx.local.put(key, ownCopy(ctx.req.value), { signal: ctx.signal })
+
+  return {}
+}

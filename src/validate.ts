@@ -1,0 +1,97 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import {
+  DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_OUTBOUND_STREAMS, DEFAULT_MAX_REDIRECTS,
+  DEFAULT_REQUEST_TIMEOUT, DEFAULT_STREAM_WINDOW
+} from './constants.js'
+import { InvalidParametersError, TooLargeError } from './errors.js'
+import type { ResolvedOptions } from './cluster-datastore.js'
+import type { ClusterDatastoreOptions } from './index.js'
+import type { Access } from './rpc/server.js'
+import type { Key } from 'interface-datastore'
+
+/** Room for the request's other fields around a key and value */
+export const REQUEST_OVERHEAD = 64
+
+/**
+ * Datastore keys are checked by shape, not `instanceof`: an application may
+ * hold another copy of interface-datastore.
+ */
+export function assertKey (key: Key): void {
+  if (key == null || typeof (key as any).uint8Array !== 'function' || typeof key.toString !== 'function') {
+    throw new InvalidParametersError(`Expected a Key from interface-datastore, got ${describe(key)}`)
+  }
+}
+
+export function assertValue (key: Key, value: Uint8Array, maxMessageSize: number): void {
+  if (!(value instanceof Uint8Array)) {
+    throw new InvalidParametersError(`The value for key ${key.toString()} must be a Uint8Array, got ${describe(value)}`)
+  }
+
+  const size = key.uint8Array().byteLength + value.byteLength + REQUEST_OVERHEAD
+
+  if (size > maxMessageSize) {
+    throw new TooLargeError(`The value of ${value.byteLength} bytes for key ${key.toString()} does not fit the maximum message size of ${maxMessageSize} bytes; nothing was written (raise options.maxMessageSize on every node to store it)`)
+  }
+}
+
+export function resolveOptions (options: ClusterDatastoreOptions): ResolvedOptions {
+  if (options == null || typeof options !== 'object') {
+    throw new InvalidParametersError('options must be an object')
+  }
+
+  return {
+    requestTimeout: positive(options.requestTimeout, 'requestTimeout', DEFAULT_REQUEST_TIMEOUT, 1),
+    maxMessageSize: positive(options.maxMessageSize, 'maxMessageSize', DEFAULT_MAX_MESSAGE_SIZE, 1024),
+    maxRedirects: positive(options.maxRedirects, 'maxRedirects', DEFAULT_MAX_REDIRECTS, 0),
+    maxInboundStreams: positive(options.maxInboundStreams, 'maxInboundStreams', DEFAULT_MAX_INBOUND_STREAMS, 1),
+    maxOutboundStreams: positive(options.maxOutboundStreams, 'maxOutboundStreams', DEFAULT_MAX_OUTBOUND_STREAMS, 1),
+    streamWindow: positive(options.streamWindow, 'streamWindow', DEFAULT_STREAM_WINDOW, 1024)
+  }
+}
+
+export function parseClients (clients: ClusterDatastoreOptions['clients']): Map<string, Access> {
+  const out = new Map<string, Access>()
+
+  if (clients == null) {
+    return out
+  }
+
+  if (!Array.isArray(clients)) {
+    throw new InvalidParametersError('options.clients must be an array of peer IDs or { peerId, readOnly } objects')
+  }
+
+  clients.forEach((client, i) => {
+    const entry = typeof client === 'object' && client != null && 'peerId' in client ? client : { peerId: client, readOnly: false }
+    let id: string
+
+    try {
+      id = typeof entry.peerId === 'string' ? peerIdFromString(entry.peerId).toString() : entry.peerId.toString()
+      peerIdFromString(id)
+    } catch {
+      throw new InvalidParametersError(`options.clients[${i}] is not a valid peer ID: ${describe(entry.peerId)}`)
+    }
+
+    out.set(id, entry.readOnly === true ? 'read-only' : 'client')
+  })
+
+  return out
+}
+
+function positive (value: number | undefined, name: string, fallback: number, min: number): number {
+  if (value == null) {
+    return fallback
+  }
+
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new InvalidParametersError(`options.${name} must be an integer >= ${min}, got ${describe(value)}`)
+  }
+
+  return value
+}
+
+function describe (value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)
+  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object'
+  return `${typeof value} ${String(value)}`
+}

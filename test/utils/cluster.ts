@@ -1,0 +1,96 @@
+import { noise } from '@libp2p/noise'
+import { memory } from '@libp2p/memory'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { MemoryDatastore } from 'datastore-core'
+import { createLibp2p } from 'libp2p'
+import { ClusterDatastore, SlotTable } from '../../src/index.js'
+import type { ClusterDatastoreOptions } from '../../src/index.js'
+import type { Libp2p } from '@libp2p/interface'
+import type { Datastore } from 'interface-datastore'
+
+export interface ClusterNode {
+  libp2p: Libp2p
+  local: MemoryDatastore
+  store: ClusterDatastore
+}
+
+export interface TestCluster {
+  /** Data nodes: members of the table that own slots */
+  nodes: ClusterNode[]
+  /** Client nodes: not in the table, allowed by every data node */
+  clients: ClusterNode[]
+  table: SlotTable
+  stop(): Promise<void>
+}
+
+export interface CreateClusterOptions {
+  nodes: number
+  clients?: number
+  transport?: 'tcp' | 'memory'
+  options?: ClusterDatastoreOptions
+  /** Build each node's local store (default MemoryDatastore) */
+  local?(index: number): MemoryDatastore
+}
+
+let memoryCounter = 0
+
+/**
+ * A libp2p node listening on loopback TCP (or the in-memory transport)
+ */
+export async function createNode (transport: 'tcp' | 'memory' = 'tcp'): Promise<Libp2p> {
+  return createLibp2p({
+    addresses: {
+      listen: [transport === 'tcp' ? '/ip4/127.0.0.1/tcp/0' : `/memory/cluster-test-${process.pid}-${memoryCounter++}`]
+    },
+    transports: [transport === 'tcp' ? tcp() : memory()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()]
+  })
+}
+
+/**
+ * Several libp2p nodes in this process, an even slot table over the data
+ * nodes, and a started ClusterDatastore on each
+ */
+export async function createCluster (init: CreateClusterOptions): Promise<TestCluster> {
+  const transport = init.transport ?? 'tcp'
+  const dataLibp2p = await Promise.all(Array.from({ length: init.nodes }, async () => createNode(transport)))
+  const clientLibp2p = await Promise.all(Array.from({ length: init.clients ?? 0 }, async () => createNode(transport)))
+
+  const table = SlotTable.even(dataLibp2p.map(node => ({ id: node.peerId, addrs: node.getMultiaddrs() })), { epoch: 1 })
+  const clientIds = clientLibp2p.map(node => node.peerId)
+
+  const make = (libp2p: Libp2p, index: number): ClusterNode => {
+    const local = init.local?.(index) ?? new MemoryDatastore()
+    const store = new ClusterDatastore(libp2p, local, table, { clients: clientIds, ...init.options })
+    return { libp2p, local, store }
+  }
+
+  const nodes = dataLibp2p.map((libp2p, i) => make(libp2p, i))
+  const clients = clientLibp2p.map((libp2p, i) => make(libp2p, init.nodes + i))
+  await Promise.all([...nodes, ...clients].map(async n => n.store.start()))
+
+  return {
+    nodes,
+    clients,
+    table,
+    async stop () {
+      await Promise.all([...nodes, ...clients].map(async n => {
+        await n.store.stop()
+        await n.libp2p.stop()
+      }))
+    }
+  }
+}
+
+/** Every key held by a local store, as strings */
+export async function localKeys (store: Datastore): Promise<string[]> {
+  const out: string[] = []
+
+  for await (const key of store.queryKeys({})) {
+    out.push(key.toString())
+  }
+
+  return out.sort()
+}
