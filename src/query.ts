@@ -1,6 +1,7 @@
 import { Key } from 'interface-datastore'
 import { MovedError } from './errors.js'
 import { Request, Response } from './pb/message.js'
+import { plain } from './rpc/bytes.js'
 import { errorFromResponse } from './rpc/errors.js'
 import { keySlot } from './slots/hash.js'
 import type { ClusterDatastore } from './cluster-datastore.js'
@@ -159,6 +160,6 @@ async function * queryRemote (store: ClusterDatastore, peer: PeerId, prefix: str
     }
 
     first = false
-    yield res.entries.map(entry => ({ key: new Key(entry.key, false), value: entry.value }))
+    yield res.entries.map(entry => ({ key: new Key(plain(entry.key), false), value: plain(entry.value) }))
   }
 }

@@ -674,7 +674,7 @@ function checkCoverage (spans: Span[], problems: string[]): void {
   let coverer: Span | undefined // the range reaching `covered`
 
   for (const span of spans) {
-    if (false) {
+    if (coverer != null && span.start <= covered) {
       const overlapEnd = Math.min(span.end, covered)
       problems.push(`ranges[${span.index}] (${span.given}) overlaps ranges[${coverer.index}] (${coverer.given}) on ${slots(span.start, overlapEnd)}`)
     } else if (span.start > covered + 1) {
