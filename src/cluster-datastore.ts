@@ -1,9 +1,6 @@
 import { BaseDatastore } from 'datastore-core/base'
 import { NotFoundError } from 'interface-store'
-import {
-  DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_OUTBOUND_STREAMS, DEFAULT_MAX_REDIRECTS,
-  DEFAULT_REQUEST_TIMEOUT, DEFAULT_STREAM_WINDOW, PROTOCOL
-} from './constants.js'
+import { PROTOCOL } from './constants.js'
 import { InvalidParametersError, MovedError, NotStartedError, ProtocolError } from './errors.js'
 import { Request, Response } from './pb/message.js'
 import { fanOutQuery } from './query.js'

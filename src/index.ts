@@ -43,6 +43,11 @@ export { ClusterDatastore } from './cluster-datastore.js'
 export { SlotTable } from './slots/table.js'
 export type { SlotRange, SlotPeer, SlotPeerInit, SlotTableJSON, SlotRangeInit, SlotTableInit, EvenSlotTableOptions } from './slots/table.js'
 export { keySlot, crc16 } from './slots/hash.js'
+export { ClusterBlockstore, blockKey, blockCid, DEFAULT_BLOCKS_PREFIX } from './blockstore.js'
+export type { ClusterBlockstoreInit } from './blockstore.js'
+export { heliaCluster, HeliaCluster, ClusterService } from './blockstore/helia.js'
+export type { HeliaClusterInit, ClusterServiceComponents } from './blockstore/helia.js'
+export { SharedPinsDatastore, HELIA_PIN_NAMESPACES } from './blockstore/pins.js'
 export { SLOT_COUNT, PROTOCOL } from './constants.js'
 export {
   ClusterError, ClusterAggregateError, InvalidParametersError, InvalidSlotTableError, NotStartedError, UnavailableError,

@@ -92,6 +92,7 @@ function positive (value: number | undefined, name: string, fallback: number, mi
 function describe (value: unknown): string {
   if (value === null) return 'null'
   if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)
-  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object'
-  return `${typeof value} ${String(value)}`
+  if (typeof value === 'object') return value.constructor?.name ?? 'object'
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${value}`
+  return typeof value
 }

@@ -231,7 +231,6 @@ class InboundSession {
 
   private context (req: Request, access: Access): HandlerContext {
     const ownership = this.init.ownership()
-    const session = this
 
     return {
       req,
@@ -246,9 +245,9 @@ class InboundSession {
       key: (bytes) => checkKey(bytes, req, ownership, this.init.self),
       answer: () => {
         const answer = new AnswerStream(req.id, req.credit, this.controller.signal, (res) => {
-          session.respond(req, res)
+          this.respond(req, res)
         }, () => {
-          session.answers.delete(req.id)
+          this.answers.delete(req.id)
         })
         this.answers.set(req.id, answer)
         return answer

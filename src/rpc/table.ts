@@ -16,11 +16,11 @@ export function tableToMessage (table: SlotTable): SlotTableMessage {
     ranges: table.ranges.map(r => ({
       start: r.start,
       end: r.end,
-      owners: r.owners.map(o => o.toMultihash().bytes as Uint8Array<ArrayBuffer>)
+      owners: r.owners.map(o => o.toMultihash().bytes)
     })),
     peers: table.peers.map(p => ({
-      id: p.id.toMultihash().bytes as Uint8Array<ArrayBuffer>,
-      addrs: p.addrs.map(a => a.bytes as Uint8Array<ArrayBuffer>)
+      id: p.id.toMultihash().bytes,
+      addrs: p.addrs.map(a => a.bytes)
     }))
   }
 }

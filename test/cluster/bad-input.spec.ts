@@ -137,7 +137,7 @@ describe('bad input from a peer', () => {
     const lp = await raw()
 
     for (const key of [new Uint8Array(0), enc.encode('no-leading-slash')]) {
-      const res = await ask(lp, { id: 9, type: Request.Type.GET, key: key as Uint8Array<ArrayBuffer> })
+      const res = await ask(lp, { id: 9, type: Request.Type.GET, key })
       expect(res.status).toBe(Response.Status.BAD_REQUEST)
       expect(res.message).toMatch(/starting with "\/"/)
     }

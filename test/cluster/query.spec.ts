@@ -135,7 +135,7 @@ describe('query across the cluster', () => {
       }
       for (const key of owned) await counting.put(key, value)
 
-      const it = paced.nodes[0].store.query({ prefix: '/paced' })[Symbol.asyncIterator]()
+      const it = (paced.nodes[0].store.query({ prefix: '/paced' }) as AsyncGenerator<Pair>)[Symbol.asyncIterator]()
       expect((await it.next()).done).toBe(false)
       // the reader stalls; the owner may only fill the window (64 KiB: a frame or two of 256 KiB values)
       await new Promise(resolve => setTimeout(resolve, 500))

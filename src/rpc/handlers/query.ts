@@ -3,6 +3,7 @@ import { keySlot } from '../../slots/hash.js'
 import { notOwned } from '../server.js'
 import type { Entry, Response } from '../../pb/message.js'
 import type { HandlerContext } from '../server.js'
+import type { Key, Pair } from 'interface-datastore'
 
 const EMPTY = new Uint8Array(0)
 
@@ -58,7 +59,7 @@ export async function handleQuery (ctx: HandlerContext): Promise<Partial<Respons
   }
 }
 
-async function * keysAsPairs (keys: AsyncIterable<import('interface-datastore').Key> | Iterable<import('interface-datastore').Key>): AsyncGenerator<{ key: import('interface-datastore').Key, value: Uint8Array }> {
+async function * keysAsPairs (keys: AsyncIterable<Key> | Iterable<Key>): AsyncGenerator<Pair> {
   for await (const key of keys) {
     yield { key, value: EMPTY }
   }
