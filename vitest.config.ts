@@ -28,6 +28,9 @@ export default defineConfig({
   test: {
     globals: true,
     include: ['test/**/*.{test,spec}.ts'],
+    // the JSON report is what .ci/run sums up in its closing line
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-results/vitest.json' },
     exclude: [...configDefaults.exclude, BROKEN_SPECS],
     setupFiles: ['test/setup/mocha-globals.ts'],
     server: {
