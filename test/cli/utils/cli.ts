@@ -1,0 +1,231 @@
+/**
+ * Runs the `datastore-cluster` command as users get it: the bin script over
+ * the compiled CLI, in child processes of the same Node as the tests.
+ *
+ * The package is compiled with the build config into a temporary copy of
+ * its layout (dist/, bin/, package.json, a link to node_modules) rather than
+ * into the repository's dist/, which may be missing or older than src/.
+ */
+
+import { execFile, spawn } from 'node:child_process'
+import { cp, mkdtemp, rm, symlink, access } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { PassThrough, Readable } from 'node:stream'
+import type { ChildProcess } from 'node:child_process'
+
+const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..')
+
+/** The result of one command */
+export interface CliResult {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+}
+
+/**
+ * A compiled copy of the package
+ */
+export interface BuiltCli {
+  /** Path of bin/datastore-cluster.js in the copy */
+  bin: string
+  /** Remove the copy */
+  cleanup(): Promise<void>
+}
+
+/**
+ * Compile the package into a temporary directory. Takes a few seconds: call
+ * it once per test file, in beforeAll.
+ */
+export async function buildCli (): Promise<BuiltCli> {
+  const dir = await mkdtemp(join(tmpdir(), 'datastore-cluster-cli-'))
+  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
+
+  const output = await new Promise<string>((resolve) => {
+    execFile(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')], { cwd: ROOT }, (_err, stdout, stderr) => {
+      // type errors elsewhere in src still emit JavaScript; the type check
+      // of `npm test` reports them, here only the output matters
+      resolve(`${stdout}${stderr}`)
+    })
+  })
+
+  try {
+    await access(join(dir, 'dist', 'src', 'cli', 'index.js'))
+  } catch {
+    throw new Error(`compiling the CLI produced no dist/src/cli/index.js:\n${output}`)
+  }
+
+  await cp(join(ROOT, 'bin'), join(dir, 'bin'), { recursive: true })
+  await cp(join(ROOT, 'package.json'), join(dir, 'package.json'))
+  await symlink(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir')
+
+  return {
+    bin: join(dir, 'bin', 'datastore-cluster.js'),
+    async cleanup () {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+/**
+ * Options of one command run
+ */
+export interface RunOptions {
+  /** Bytes for stdin; stdin is closed either way */
+  input?: string | Uint8Array
+  cwd?: string
+  env?: Record<string, string>
+}
+
+/**
+ * Run the command to completion
+ */
+export async function runCli (bin: string, args: string[], options: RunOptions = {}): Promise<CliResult> {
+  const child = spawn(process.execPath, [bin, ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe']
+  })
+  const stdout: Buffer[] = []
+  const stderr: Buffer[] = []
+  child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk))
+  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk))
+  child.stdin.on('error', () => {})
+  child.stdin.end(options.input)
+
+  return new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      resolve({ code, signal, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') })
+    })
+  })
+}
+
+/**
+ * Run the command and return its stdout as bytes (for binary values)
+ */
+export async function runCliBytes (bin: string, args: string[], options: RunOptions = {}): Promise<{ code: number | null, stdout: Buffer, stderr: string }> {
+  const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env } })
+  const stdout: Buffer[] = []
+  const stderr: Buffer[] = []
+  child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk))
+  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk))
+  child.stdin.end(options.input)
+
+  return new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code) => {
+      resolve({ code, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') })
+    })
+  })
+}
+
+/**
+ * A running `serve` process
+ */
+export interface ServeProcess {
+  child: ChildProcess
+  pid: number
+  /** Everything printed so far */
+  stdout(): string
+  stderr(): string
+  /** Resolves when the process has exited */
+  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+}
+
+/**
+ * Start `serve --config file` and wait until it prints "ready"
+ *
+ * @throws if the process exits before it is ready
+ */
+export async function startServe (bin: string, config: string, extraArgs: string[] = []): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [bin, 'serve', '--config', config, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8')
+  child.stderr.setEncoding('utf8')
+  child.stderr.on('data', (chunk: string) => { stderr += chunk })
+
+  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('close', (code, signal) => { resolve({ code, signal }) })
+  })
+
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (chunk: string) => {
+      stdout += chunk
+
+      if (/^ready: /m.test(stdout)) {
+        resolve()
+      }
+    })
+    exited.then(({ code, signal }) => {
+      reject(new Error(`serve ${config} exited before it was ready (code ${code}, signal ${signal}):\n${stdout}\n${stderr}`))
+    }, reject)
+  })
+
+  return {
+    child,
+    pid: child.pid as number,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited
+  }
+}
+
+/**
+ * A base port with `count` consecutive free ports on 127.0.0.1. The ports
+ * are only checked, not held, so another program could still take one.
+ */
+export async function freeBasePort (count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 40000)
+    let free = true
+
+    for (let i = 0; i < count && free; i++) {
+      free = await isFree(base + i)
+    }
+
+    if (free) {
+      return base
+    }
+  }
+
+  throw new Error(`found no ${count} consecutive free ports`)
+}
+
+async function isFree (port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => { resolve(false) })
+    server.listen(port, '127.0.0.1', () => {
+      server.close(() => { resolve(true) })
+    })
+  })
+}
+
+/**
+ * Run `main()` in this process with captured streams: for commands that do
+ * not serve, much faster than a child process
+ */
+export async function runMain (argv: string[], options: { input?: string, cwd?: string, env?: Record<string, string> } = {}): Promise<{ code: number, stdout: string, stderr: string }> {
+  const { main } = await import('../../../src/cli/index.js')
+  const stdout = new PassThrough()
+  const stderr = new PassThrough()
+  let out = ''
+  let err = ''
+  stdout.setEncoding('utf8').on('data', (chunk: string) => { out += chunk })
+  stderr.setEncoding('utf8').on('data', (chunk: string) => { err += chunk })
+
+  const code = await main(argv, {
+    stdin: Readable.from(options.input != null ? [Buffer.from(options.input)] : []),
+    stdout,
+    stderr,
+    env: options.env ?? {},
+    cwd: options.cwd ?? process.cwd()
+  })
+
+  return { code, stdout: out, stderr: err }
+}
