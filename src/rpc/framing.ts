@@ -54,7 +54,10 @@ export class FrameWriter {
         throw new Error(`stream is ${this.stream.writeStatus}`)
       }
 
-      if (!this.stream.send(out)) {
+      // one buffer, not a list of prefixes and bodies: @libp2p/noise encrypts a
+      // list of 1200+ bytes buffer by buffer and @libp2p/tcp writes each result
+      // with its own socket.write, two system calls per frame
+      if (!this.stream.send(out.subarray())) {
         this.draining = true
         this.stream.onDrain().then(() => {
           this.draining = false

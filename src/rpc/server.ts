@@ -244,9 +244,7 @@ class InboundSession {
       signal: this.controller.signal,
       key: (bytes) => checkKey(bytes, req, ownership, this.init.self),
       answer: () => {
-        const answer = new AnswerStream(req.id, req.credit, this.controller.signal, (res) => {
-          this.respond(req, res)
-        }, () => {
+        const answer = new AnswerStream(req.id, req.credit, this.controller.signal, (res) => this.respond(req, res), () => {
           this.answers.delete(req.id)
         })
         this.answers.set(req.id, answer)
@@ -256,9 +254,10 @@ class InboundSession {
     }
   }
 
-  private respond (req: Request, res: Partial<Response>): void {
+  /** Returns the bytes of the frame sent: what the caller will count against its credit */
+  private respond (req: Request, res: Partial<Response>): number {
     if (this.stream.writeStatus !== 'writable') {
-      return
+      return 0
     }
 
     res.id = req.id
@@ -276,6 +275,7 @@ class InboundSession {
     }
 
     this.writer.write(body)
+    return body.byteLength
   }
 
   private errorResponse (req: Request, err: any): Partial<Response> {
@@ -351,12 +351,12 @@ export class AnswerStream {
   readonly id: number
   private credit: number
   private readonly signal: AbortSignal
-  private readonly sendFrame: (res: Partial<Response>) => void
+  private readonly sendFrame: (res: Partial<Response>) => number
   private readonly onEnd: () => void
   private wake?: () => void
   private cancelled: boolean
 
-  constructor (id: number, credit: number, signal: AbortSignal, sendFrame: (res: Partial<Response>) => void, onEnd: () => void) {
+  constructor (id: number, credit: number, signal: AbortSignal, sendFrame: (res: Partial<Response>) => number, onEnd: () => void) {
     this.id = id
     this.credit = credit
     this.signal = signal
@@ -384,7 +384,7 @@ export class AnswerStream {
    * Send one frame of entries, first waiting until the caller has credit.
    * Returns false when the caller is gone and the handler should stop.
    */
-  async send (entries: Response['entries'], bytes: number): Promise<boolean> {
+  async send (entries: Response['entries']): Promise<boolean> {
     while (this.credit <= 0 && !this.stopped) {
       await new Promise<void>(resolve => {
         const onAbort = (): void => { resolve() }
@@ -402,8 +402,9 @@ export class AnswerStream {
       return false
     }
 
-    this.credit -= bytes
-    this.sendFrame({ status: Response.Status.OK, entries })
+    // debit exactly what the caller credits back (the encoded frame), or an
+    // estimate that is off by a byte per entry leaks credit until the answer stalls
+    this.credit -= this.sendFrame({ status: Response.Status.OK, entries })
     return true
   }
 

@@ -150,4 +150,19 @@ describe('query across the cluster', () => {
       await paced.stop()
     }
   })
+
+  it('keeps streaming when entries are smaller than their framing (credit is debited exactly)', async () => {
+    // many tiny entries: an owner that estimated frame sizes instead of
+    // counting them leaked credit on every frame and stalled mid-answer
+    const tiny = await createCluster({ nodes: 3, options: { streamWindow: 1024, requestTimeout: 2000 } })
+
+    try {
+      const keys = Array.from({ length: 150_000 }, (_, i) => new Key(`/k/${i}`))
+      for await (const _ of tiny.nodes[0].store.putMany(keys.map(key => ({ key, value: new Uint8Array(0) })))) {} // eslint-disable-line no-empty
+      expect(await all(tiny.nodes[1].store.queryKeys({}))).toHaveLength(keys.length)
+      expect(await all(tiny.nodes[2].store.query({ prefix: '/k' }))).toHaveLength(keys.length)
+    } finally {
+      await tiny.stop()
+    }
+  })
 })

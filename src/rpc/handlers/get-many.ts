@@ -32,7 +32,7 @@ export async function handleGetMany (ctx: HandlerContext): Promise<Partial<Respo
       const size = entry.key.byteLength + entry.value.byteLength + 8
 
       if (entries.length > 0 && bytes + size > TARGET_FRAME_SIZE) {
-        if (!await answer.send(entries, bytes)) {
+        if (!await answer.send(entries)) {
           return
         }
 

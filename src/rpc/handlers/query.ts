@@ -40,7 +40,7 @@ export async function handleQuery (ctx: HandlerContext): Promise<Partial<Respons
       const size = keyBytes.byteLength + value.byteLength + 8
 
       if (entries.length > 0 && bytes + size > TARGET_FRAME_SIZE) {
-        if (!await answer.send(entries, bytes)) {
+        if (!await answer.send(entries)) {
           return
         }
 
