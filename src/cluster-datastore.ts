@@ -225,19 +225,18 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     }, () => undefined)
   }
 
-  override async * putMany (source: Iterable<Pair> | AsyncIterable<Pair>, options: AbortOptions = {}): AsyncGenerator<Key> {
-    this.assertStarted()
-    yield * putMany(this, source, options)
+  // the many-key generators check that the store is started when first read
+
+  override putMany (source: Iterable<Pair> | AsyncIterable<Pair>, options: AbortOptions = {}): AsyncGenerator<Key> {
+    return putMany(this, source, options)
   }
 
-  override async * getMany (source: Iterable<Key> | AsyncIterable<Key>, options: AbortOptions = {}): AsyncGenerator<Pair> {
-    this.assertStarted()
-    yield * getMany(this, source, options)
+  override getMany (source: Iterable<Key> | AsyncIterable<Key>, options: AbortOptions = {}): AsyncGenerator<Pair> {
+    return getMany(this, source, options)
   }
 
-  override async * deleteMany (source: Iterable<Key> | AsyncIterable<Key>, options: AbortOptions = {}): AsyncGenerator<Key> {
-    this.assertStarted()
-    yield * deleteMany(this, source, options)
+  override deleteMany (source: Iterable<Key> | AsyncIterable<Key>, options: AbortOptions = {}): AsyncGenerator<Key> {
+    return deleteMany(this, source, options)
   }
 
   /**

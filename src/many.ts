@@ -18,35 +18,32 @@ const WRITE_CHUNK_ENTRIES = 4096
 
 /** The keys and values bound for one owner */
 interface Group<T> {
+  /** undefined for this node's own group */
   owner: PeerId | undefined
   items: T[]
 }
 
 /**
- * Split items by primary owner under the current table. `owner` is undefined
- * for this node's own group.
+ * Split items by primary owner under the current table, by the owners' index
+ * in the ownership: no peer ID is compared or stringified per key
  */
 function groupByOwner<T> (store: ClusterDatastore, items: T[], keyOf: (item: T) => Key): Array<Group<T>> {
-  const groups = new Map<string, Group<T>>()
-  const table = store.slots
   const owned = store.ownership
+  const byIndex: Array<Group<T> | undefined> = new Array(owned.primaries.length)
 
   for (const item of items) {
-    const slot = keySlot(keyOf(item))
-    const local = owned.isPrimary(slot)
-    const owner = local ? undefined : table.primary(slot)
-    const id = owner?.toString() ?? ''
-    let group = groups.get(id)
+    const index = owned.primaryIndex(keySlot(keyOf(item)))
+    let group = byIndex[index]
 
     if (group == null) {
-      group = { owner, items: [] }
-      groups.set(id, group)
+      group = { owner: index === owned.selfIndex ? undefined : owned.primaries[index], items: [] }
+      byIndex[index] = group
     }
 
     group.items.push(item)
   }
 
-  return [...groups.values()]
+  return byIndex.filter(g => g != null)
 }
 
 /**
@@ -54,6 +51,11 @@ function groupByOwner<T> (store: ClusterDatastore, items: T[], keyOf: (item: T) 
  * several as one `ClusterAggregateError` naming every failed owner.
  */
 async function allGroups<T> (groups: Array<Group<T>>, work: (group: Group<T>) => Promise<void>): Promise<void> {
+  if (groups.length === 1) {
+    await work(groups[0])
+    return
+  }
+
   const results = await Promise.allSettled(groups.map(work))
   const failures = results.flatMap((r, i) => r.status === 'rejected' ? [{ owner: groups[i].owner, err: r.reason }] : [])
 
@@ -66,29 +68,50 @@ async function allGroups<T> (groups: Array<Group<T>>, work: (group: Group<T>) =>
   }
 }
 
+/** One owner's share of a batch */
+interface Share {
+  owner: PeerId | undefined
+  puts: Pair[]
+  deletes: Key[]
+}
+
 /**
  * Apply puts and deletes: grouped by owner, each group one batch of the
  * owner's local store (split only when it exceeds the maximum message size),
  * groups in parallel. Not atomic across owners.
  */
 export async function applyBatch (store: ClusterDatastore, puts: Pair[], deletes: Key[], options: AbortOptions, attempt = 0): Promise<void> {
-  type Op = { put: Pair } | { del: Key }
-  const ops: Op[] = [...puts.map(put => ({ put })), ...deletes.map(del => ({ del }))]
-  const keyOf = (op: Op): Key => 'put' in op ? op.put.key : op.del
+  const shares = new Map<PeerId | undefined, Share>()
+  const share = (group: Group<unknown>): Share => {
+    let found = shares.get(group.owner)
 
-  await allGroups(groupByOwner(store, ops, keyOf), async (group) => {
+    if (found == null) {
+      found = { owner: group.owner, puts: [], deletes: [] }
+      shares.set(group.owner, found)
+    }
+
+    return found
+  }
+
+  for (const group of groupByOwner(store, puts, pair => pair.key)) {
+    share(group).puts = group.items
+  }
+
+  for (const group of groupByOwner(store, deletes, key => key)) {
+    share(group).deletes = group.items
+  }
+
+  await allGroups([...shares.values()].map(s => ({ owner: s.owner, items: [s] })), async ({ items: [{ owner, puts, deletes }] }) => {
     options.signal?.throwIfAborted()
-    const groupPuts = group.items.flatMap(op => 'put' in op ? [op.put] : [])
-    const groupDeletes = group.items.flatMap(op => 'del' in op ? [op.del] : [])
 
-    if (group.owner == null) {
+    if (owner == null) {
       const batch = store.child.batch()
 
-      for (const { key, value } of groupPuts) {
+      for (const { key, value } of puts) {
         batch.put(key, value)
       }
 
-      for (const key of groupDeletes) {
+      for (const key of deletes) {
         batch.delete(key)
       }
 
@@ -96,8 +119,8 @@ export async function applyBatch (store: ClusterDatastore, puts: Pair[], deletes
       return
     }
 
-    const owner = group.owner
-    await Promise.all(splitBySize(store, groupPuts, groupDeletes).map(async ({ puts, deletes }) => {
+    const parts = splitBySize(store, puts, deletes)
+    const sendPart = async ({ puts, deletes }: { puts: Pair[], deletes: Key[] }): Promise<void> => {
       const res = await store.channel(owner).call({
         type: Request.Type.BATCH,
         epoch: store.slots.epoch,
@@ -118,7 +141,13 @@ export async function applyBatch (store: ClusterDatastore, puts: Pair[], deletes
       if (res.status !== Response.Status.OK) {
         throw errorFromResponse(res, owner.toString())
       }
-    }))
+    }
+
+    if (parts.length === 1) {
+      await sendPart(parts[0])
+    } else {
+      await Promise.all(parts.map(sendPart))
+    }
   })
 }
 
@@ -163,19 +192,35 @@ async function * chunks<T> (source: Iterable<T> | AsyncIterable<T>, sizeOf: (ite
   let chunk: T[] = []
   let size = 0
 
-  for await (const item of source) {
-    options.signal?.throwIfAborted()
-    chunk.push(item)
-    size += sizeOf(item)
+  // arrays and other sync sources are read without a promise per item
+  if (Symbol.iterator in source) {
+    for (const item of source) {
+      chunk.push(item)
+      size += sizeOf(item)
 
-    if (chunk.length >= WRITE_CHUNK_ENTRIES || size >= TARGET_FRAME_SIZE * 4) {
-      yield chunk
-      chunk = []
-      size = 0
+      if (chunk.length >= WRITE_CHUNK_ENTRIES || size >= TARGET_FRAME_SIZE * 4) {
+        options.signal?.throwIfAborted()
+        yield chunk
+        chunk = []
+        size = 0
+      }
+    }
+  } else {
+    for await (const item of source) {
+      chunk.push(item)
+      size += sizeOf(item)
+
+      if (chunk.length >= WRITE_CHUNK_ENTRIES || size >= TARGET_FRAME_SIZE * 4) {
+        options.signal?.throwIfAborted()
+        yield chunk
+        chunk = []
+        size = 0
+      }
     }
   }
 
   if (chunk.length > 0) {
+    options.signal?.throwIfAborted()
     yield chunk
   }
 }
@@ -184,7 +229,8 @@ async function * chunks<T> (source: Iterable<T> | AsyncIterable<T>, sizeOf: (ite
  * Several chunks in flight at once; keys are yielded in input order once the
  * chunk that holds them is stored.
  */
-async function * pipelined<T> (source: AsyncIterable<T[]>, apply: (chunk: T[]) => Promise<void>, keyOf: (item: T) => Key): AsyncGenerator<Key> {
+async function * pipelined<T> (store: ClusterDatastore, source: AsyncIterable<T[]>, apply: (chunk: T[]) => Promise<void>, keyOf: (item: T) => Key): AsyncGenerator<Key> {
+  store.assertStarted()
   const inFlight: Array<{ chunk: T[], done: Promise<void> }> = []
 
   try {
@@ -218,7 +264,8 @@ async function * pipelined<T> (source: AsyncIterable<T[]>, apply: (chunk: T[]) =
   }
 }
 
-export async function * putMany (store: ClusterDatastore, source: Iterable<Pair> | AsyncIterable<Pair>, options: AbortOptions): AsyncGenerator<Key> {
+/** The keys of the pairs, yielded once stored: see ClusterDatastore.putMany */
+export function putMany (store: ClusterDatastore, source: Iterable<Pair> | AsyncIterable<Pair>, options: AbortOptions): AsyncGenerator<Key> {
   const max = store.options.maxMessageSize
   const sized = chunks(source, (pair: Pair) => {
     // checked as read, so a bad pair fails its chunk before anything of it is sent
@@ -227,18 +274,19 @@ export async function * putMany (store: ClusterDatastore, source: Iterable<Pair>
     return pair.value.byteLength + pair.key.uint8Array().byteLength
   }, options)
 
-  yield * pipelined(sized, async (chunk) => {
+  return pipelined(store, sized, async (chunk) => {
     await applyBatch(store, chunk, [], options)
   }, pair => pair.key)
 }
 
-export async function * deleteMany (store: ClusterDatastore, source: Iterable<Key> | AsyncIterable<Key>, options: AbortOptions): AsyncGenerator<Key> {
+/** The keys, yielded once deleted: see ClusterDatastore.deleteMany */
+export function deleteMany (store: ClusterDatastore, source: Iterable<Key> | AsyncIterable<Key>, options: AbortOptions): AsyncGenerator<Key> {
   const sized = chunks(source, (key: Key) => {
     assertKey(key)
     return key.uint8Array().byteLength
   }, options)
 
-  yield * pipelined(sized, async (chunk) => {
+  return pipelined(store, sized, async (chunk) => {
     await applyBatch(store, [], chunk, options)
   }, key => key)
 }
@@ -250,6 +298,7 @@ export async function * deleteMany (store: ClusterDatastore, source: Iterable<Ke
  * when its turn comes, after the pairs before it have been yielded.
  */
 export async function * getMany (store: ClusterDatastore, source: Iterable<Key> | AsyncIterable<Key>, options: AbortOptions): AsyncGenerator<Pair> {
+  store.assertStarted()
   let chunk: Key[] = []
 
   for await (const key of source) {
@@ -273,25 +322,30 @@ export async function * getMany (store: ClusterDatastore, source: Iterable<Key> 
  * the next one its owner's reader produces.
  */
 async function * fetchInOrder (store: ClusterDatastore, keys: Key[], options: AbortOptions, attempt: number): AsyncGenerator<Pair> {
-  const groups = groupByOwner(store, keys, key => key)
-  const groupOf = new Map<Key, number>()
-  groups.forEach((group, i) => {
-    for (const key of group.items) {
-      groupOf.set(key, i)
-    }
+  const owned = store.ownership
+  // per key, the index of its owner; per owner, its keys in input order
+  const ownerOf = new Uint16Array(keys.length)
+  const keysOf: Key[][] = []
+
+  for (let i = 0; i < keys.length; i++) {
+    const index = owned.primaryIndex(keySlot(keys[i]))
+    ownerOf[i] = index;
+    (keysOf[index] ??= []).push(keys[i])
+  }
+
+  const readers: Array<Prefetch<Pair | undefined>> = []
+  keysOf.forEach((group, index) => {
+    readers[index] = new Prefetch(index === owned.selfIndex
+      ? fetchLocal(store, group, options)
+      : fetchRemote(store, owned.primaries[index], group, options, attempt))
   })
 
-  const readers = groups.map(group => new Prefetch(group.owner == null
-    ? fetchLocal(store, group.items, options)
-    : fetchRemote(store, group.owner, group.items, options, attempt)))
-
   try {
-    for (const key of keys) {
-      const reader = readers[groupOf.get(key) as number]
-      const pair = await reader.next()
+    for (let i = 0; i < keys.length; i++) {
+      const pair = await readers[ownerOf[i]].next()
 
       if (pair == null) {
-        throw new NotFoundError(`Not Found: ${key.toString()}`)
+        throw new NotFoundError(`Not Found: ${keys[i].toString()}`)
       }
 
       yield pair

@@ -1,6 +1,7 @@
 import { NotStartedError, ProtocolError, TooLargeError, UnavailableError } from '../errors.js'
 import { PROTOCOL } from '../constants.js'
 import { Request, Response } from '../pb/message.js'
+import { plain } from './bytes.js'
 import { FrameWriter, readFrames } from './framing.js'
 import type { ClusterLibp2p } from '../index.js'
 import type { AbortOptions, Logger, PeerId, Stream } from '@libp2p/interface'
@@ -369,7 +370,7 @@ export class PeerChannel {
     let res: Response
 
     try {
-      res = Response.decode(frame)
+      res = Response.decode(plain(frame.subarray()))
     } catch (err: any) {
       stream.abort(new ProtocolError(`Peer ${this.peerString} sent a malformed answer: ${err.message}`))
       return

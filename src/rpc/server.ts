@@ -3,6 +3,7 @@ import { NotFoundError } from 'interface-store'
 import { DEFAULT_MAX_IN_FLIGHT_PER_STREAM } from '../constants.js'
 import { Request, Response } from '../pb/message.js'
 import { keySlot } from '../slots/hash.js'
+import { plain } from './bytes.js'
 import { FrameWriter, readFrames } from './framing.js'
 import { handleBatch } from './handlers/batch.js'
 import { handleDelete } from './handlers/delete.js'
@@ -54,6 +55,8 @@ export interface HandlerContext {
   readonly signal: AbortSignal
   /** A key the caller may touch: well formed and in a slot this node owns */
   key(bytes: Uint8Array): Key
+  /** Size of the request's frame in bytes */
+  readonly frameBytes: number
   /** Open a streamed answer paced by the caller's credit */
   answer(): AnswerStream
   adoptTable(table: SlotTable): boolean
@@ -160,9 +163,11 @@ class InboundSession {
 
   private onFrame (frame: Uint8ArrayList): void {
     let req: Request
+    // decoded from a plain Uint8Array, every bytes field is a plain view too
+    const bytes = plain(frame.subarray())
 
     try {
-      req = Request.decode(frame)
+      req = Request.decode(bytes)
     } catch (err: any) {
       // without a decodable id there is nobody to answer: drop the stream
       this.log.error('malformed request from %p - %e', this.remote, err)
@@ -187,7 +192,7 @@ class InboundSession {
       this.stream.pause()
     }
 
-    this.serve(req)
+    this.serve(req, bytes.byteLength)
       .then(res => {
         if (res != null) {
           this.respond(req, res)
@@ -209,7 +214,7 @@ class InboundSession {
       })
   }
 
-  private async serve (req: Request): Promise<Partial<Response> | undefined> {
+  private async serve (req: Request, frameBytes: number): Promise<Partial<Response> | undefined> {
     const access = this.init.access(this.remoteString)
 
     if (access == null) {
@@ -226,10 +231,10 @@ class InboundSession {
       throw badRequest(`unknown request type ${String(req.type)}`)
     }
 
-    return handler(this.context(req, access))
+    return handler(this.context(req, access, frameBytes))
   }
 
-  private context (req: Request, access: Access): HandlerContext {
+  private context (req: Request, access: Access, frameBytes: number): HandlerContext {
     const ownership = this.init.ownership()
 
     return {
@@ -243,6 +248,7 @@ class InboundSession {
       maxMessageSize: this.init.maxMessageSize,
       signal: this.controller.signal,
       key: (bytes) => checkKey(bytes, req, ownership, this.init.self),
+      frameBytes,
       answer: () => {
         const answer = new AnswerStream(req.id, req.credit, this.controller.signal, (res) => this.respond(req, res), () => {
           this.answers.delete(req.id)

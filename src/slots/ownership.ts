@@ -6,25 +6,33 @@ const OWNER = 1
 const PRIMARY = 2
 
 /**
- * What one node owns under one slot table, as a 16384-entry mask so the server
- * answers "is this key mine?" without touching the table.
+ * What one node owns under one slot table, as 16384-entry indexes so the hot
+ * paths answer "is this key mine?" and "whose is it?" without touching the
+ * table or comparing peer IDs.
  */
 export class Ownership {
   readonly table: SlotTable
+  /** The distinct primary owners, in range order */
+  readonly primaries: readonly PeerId[]
+  /** Index into `primaries` of this node, or -1 when it is primary for nothing */
+  readonly selfIndex: number
   private readonly mask: Uint8Array
+  private readonly primaryOf: Uint16Array
 
   constructor (table: SlotTable, self: PeerId) {
     this.table = table
     this.mask = new Uint8Array(SLOT_COUNT)
+    this.primaryOf = new Uint16Array(SLOT_COUNT)
+    this.primaries = table.ownerPeers()
+    this.selfIndex = this.primaries.findIndex(p => p.equals(self))
 
     for (const range of table.ranges) {
+      this.primaryOf.fill(this.primaries.findIndex(p => p.equals(range.owners[0])), range.start, range.end + 1)
       const index = range.owners.findIndex(o => o.equals(self))
 
-      if (index === -1) {
-        continue
+      if (index !== -1) {
+        this.mask.fill(index === 0 ? PRIMARY | OWNER : OWNER, range.start, range.end + 1)
       }
-
-      this.mask.fill(index === 0 ? PRIMARY | OWNER : OWNER, range.start, range.end + 1)
     }
   }
 
@@ -36,5 +44,10 @@ export class Ownership {
   /** This node is the slot's primary owner: it alone answers queries for it */
   isPrimary (slot: number): boolean {
     return (this.mask[slot] & PRIMARY) !== 0
+  }
+
+  /** Index into `primaries` of the slot's primary owner */
+  primaryIndex (slot: number): number {
+    return this.primaryOf[slot]
   }
 }

@@ -1,4 +1,4 @@
-import { ownCopy } from './values.js'
+import { keepValues, ownCopy } from './values.js'
 import type { Response } from '../../pb/message.js'
 import type { HandlerContext } from '../server.js'
 import type { Key } from 'interface-datastore'
@@ -15,9 +15,10 @@ export async function handleBatch (ctx: HandlerContext): Promise<Partial<Respons
   }))
   const deletes = ctx.req.keys.map(bytes => ctx.key(bytes))
   const batch = ctx.local.batch()
+  const asViews = keepValues(ctx.req.puts.map(entry => entry.value), ctx.frameBytes)
 
   for (const { key, value } of puts) {
-    batch.put(key, ownCopy(value))
+    batch.put(key, asViews ? value : ownCopy(value))
   }
 
   for (const key of deletes) {
