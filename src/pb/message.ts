@@ -7,8 +7,8 @@ export interface Request {
   id: number
   type: Request.Type
   epoch: number
-  key: Uint8Array<ArrayBuffer>
-  value: Uint8Array<ArrayBuffer>
+  key?: Uint8Array<ArrayBuffer>
+  value?: Uint8Array<ArrayBuffer>
   puts: Entry[]
   keys: Uint8Array<ArrayBuffer>[]
   prefix: string
@@ -76,12 +76,12 @@ export namespace Request {
           w.uint64Number(obj.epoch)
         }
 
-        if ((obj.key != null && obj.key.byteLength > 0)) {
+        if (obj.key != null) {
           w.uint32(34)
           w.bytes(obj.key)
         }
 
-        if ((obj.value != null && obj.value.byteLength > 0)) {
+        if (obj.value != null) {
           w.uint32(42)
           w.bytes(obj.value)
         }
@@ -128,8 +128,6 @@ export namespace Request {
           id: 0,
           type: Type.UNKNOWN,
           epoch: 0,
-          key: uint8ArrayAlloc(0),
-          value: uint8ArrayAlloc(0),
           puts: [],
           keys: [],
           prefix: '',
@@ -440,8 +438,8 @@ export namespace Request {
 }
 
 export interface Entry {
-  key: Uint8Array<ArrayBuffer>
-  value: Uint8Array<ArrayBuffer>
+  key?: Uint8Array<ArrayBuffer>
+  value?: Uint8Array<ArrayBuffer>
   missing: boolean
 }
 
@@ -455,12 +453,12 @@ export namespace Entry {
           w.fork()
         }
 
-        if ((obj.key != null && obj.key.byteLength > 0)) {
+        if (obj.key != null) {
           w.uint32(10)
           w.bytes(obj.key)
         }
 
-        if ((obj.value != null && obj.value.byteLength > 0)) {
+        if (obj.value != null) {
           w.uint32(18)
           w.bytes(obj.value)
         }
@@ -475,8 +473,6 @@ export namespace Entry {
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          key: uint8ArrayAlloc(0),
-          value: uint8ArrayAlloc(0),
           missing: false
         }
 
@@ -579,7 +575,7 @@ export interface Response {
   status: Response.Status
   epoch: number
   message: string
-  value: Uint8Array<ArrayBuffer>
+  value?: Uint8Array<ArrayBuffer>
   exists: boolean
   entries: Entry[]
   done: boolean
@@ -644,7 +640,7 @@ export namespace Response {
           w.string(obj.message)
         }
 
-        if ((obj.value != null && obj.value.byteLength > 0)) {
+        if (obj.value != null) {
           w.uint32(42)
           w.bytes(obj.value)
         }
@@ -680,7 +676,6 @@ export namespace Response {
           status: Status.OK,
           epoch: 0,
           message: '',
-          value: uint8ArrayAlloc(0),
           exists: false,
           entries: [],
           done: false

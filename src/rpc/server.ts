@@ -54,7 +54,7 @@ export interface HandlerContext {
   /** Aborted when the stream closes or the answer is cancelled */
   readonly signal: AbortSignal
   /** A key the caller may touch: well formed and in a slot this node owns */
-  key(bytes: Uint8Array): Key
+  key(bytes: Uint8Array | undefined): Key
   /** Size of the request's frame in bytes */
   readonly frameBytes: number
   /** Open a streamed answer paced by the caller's credit */
@@ -313,8 +313,8 @@ class InboundSession {
  * a slot this node owns. When it is not ours the answer depends on whose table
  * is newer (DESIGN.md, wire protocol).
  */
-function checkKey (bytes: Uint8Array, req: Request, ownership: Ownership, self: PeerId): Key {
-  if (bytes.byteLength === 0 || bytes[0] !== 0x2f) {
+function checkKey (bytes: Uint8Array | undefined, req: Request, ownership: Ownership, self: PeerId): Key {
+  if (bytes == null || bytes.byteLength === 0 || bytes[0] !== 0x2f) {
     throw badRequest('a key must be a non-empty path starting with "/"')
   }
 

@@ -1,3 +1,4 @@
+import { EMPTY } from '../bytes.js'
 import { keepValues, ownCopy } from './values.js'
 import type { Response } from '../../pb/message.js'
 import type { HandlerContext } from '../server.js'
@@ -11,11 +12,11 @@ import type { Key } from 'interface-datastore'
 export async function handleBatch (ctx: HandlerContext): Promise<Partial<Response>> {
   const puts: Array<{ key: Key, value: Uint8Array }> = ctx.req.puts.map(entry => ({
     key: ctx.key(entry.key),
-    value: entry.value
+    value: entry.value ?? EMPTY
   }))
   const deletes = ctx.req.keys.map(bytes => ctx.key(bytes))
   const batch = ctx.local.batch()
-  const asViews = keepValues(ctx.req.puts.map(entry => entry.value), ctx.frameBytes)
+  const asViews = keepValues(puts.map(put => put.value), ctx.frameBytes)
 
   for (const { key, value } of puts) {
     batch.put(key, asViews ? value : ownCopy(value))

@@ -27,9 +27,9 @@ export async function handleGetMany (ctx: HandlerContext): Promise<Partial<Respo
       }
 
       const entry: Entry = value == null
-        ? { key: ctx.req.keys[i], value: new Uint8Array(0), missing: true }
+        ? { key: ctx.req.keys[i], missing: true }
         : { key: ctx.req.keys[i], value: value as Uint8Array<ArrayBuffer>, missing: false }
-      const size = entry.key.byteLength + entry.value.byteLength + 8
+      const size = ctx.req.keys[i].byteLength + (value?.byteLength ?? 0) + 8
 
       if (entries.length > 0 && bytes + size > TARGET_FRAME_SIZE) {
         if (!await answer.send(entries)) {

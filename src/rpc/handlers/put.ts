@@ -1,10 +1,11 @@
+import { EMPTY } from '../bytes.js'
 import { ownCopy } from './values.js'
 import type { Response } from '../../pb/message.js'
 import type { HandlerContext } from '../server.js'
 
 export async function handlePut (ctx: HandlerContext): Promise<Partial<Response>> {
   const key = ctx.key(ctx.req.key)
-  await ctx.local.put(key, ownCopy(ctx.req.value), { signal: ctx.signal })
+  await ctx.local.put(key, ownCopy(ctx.req.value ?? EMPTY), { signal: ctx.signal })
 
   return {}
 }
