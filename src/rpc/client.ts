@@ -21,10 +21,14 @@ export interface CallOptions extends AbortOptions {
   slot?: number
 }
 
-/** A response together with the size of the frame that carried it */
+/**
+ * A frame of a streamed answer, kept encoded until the reader takes it: a
+ * window of decoded entries would outlive the young generation and be
+ * promoted, so memory under a slow reader would grow with the garbage of
+ * every frame rather than stay at the window
+ */
 export interface ResponseFrame {
-  res: Response
-  bytes: number
+  bytes: Uint8Array
 }
 
 interface PendingCall {
@@ -208,12 +212,22 @@ export class PeerChannel {
         }
 
         const frame = queue.shift() as ResponseFrame
-        const done = frame.res.done || frame.res.status !== Response.Status.OK
+        let res: Response
+
+        try {
+          res = Response.decode(frame.bytes)
+        } catch (err: any) {
+          const error = new ProtocolError(`Peer ${this.peerString} sent a malformed answer: ${err.message}`)
+          this.stream?.abort(error)
+          throw error
+        }
+
+        const done = res.done || res.status !== Response.Status.OK
 
         if (done) {
           finished = true
         } else {
-          consumed += frame.bytes
+          consumed += frame.bytes.byteLength
 
           if (consumed >= window / 2) {
             this.send({ id, type: Request.Type.CREDIT, credit: consumed })
@@ -221,7 +235,7 @@ export class PeerChannel {
           }
         }
 
-        yield frame.res
+        yield res
 
         if (done) {
           return
@@ -299,8 +313,9 @@ export class PeerChannel {
   }
 
   private allocateId (): number {
-    // uint32 on the wire; ids of finished requests may be reused after a wrap
-    this.nextId = (this.nextId + 1) >>> 0
+    // uint32 on the wire; ids of finished requests may be reused after a wrap.
+    // Never 0: a zero id is not encoded, and answers are matched by their id
+    this.nextId = ((this.nextId + 1) >>> 0) || 1
     return this.nextId
   }
 
@@ -367,27 +382,38 @@ export class PeerChannel {
   }
 
   private onFrame (frame: Uint8ArrayList, stream: Stream): void {
-    let res: Response
+    // decoded from a plain Uint8Array, every bytes field is a plain view too
+    const bytes = plain(frame.subarray())
+    let id: number | undefined
 
     try {
-      res = Response.decode(plain(frame.subarray()))
+      id = answerId(bytes)
     } catch (err: any) {
       stream.abort(new ProtocolError(`Peer ${this.peerString} sent a malformed answer: ${err.message}`))
       return
     }
 
-    const call = this.calls.get(res.id)
+    const call = id == null ? undefined : this.calls.get(id)
 
-    if (call != null) {
-      this.calls.delete(res.id)
+    if (id != null && call != null) {
+      let res: Response
+
+      try {
+        res = Response.decode(bytes)
+      } catch (err: any) {
+        stream.abort(new ProtocolError(`Peer ${this.peerString} sent a malformed answer: ${err.message}`))
+        return
+      }
+
+      this.calls.delete(id)
       call.resolve(res)
       return
     }
 
-    const streamed = this.streamed.get(res.id)
+    const streamed = id == null ? undefined : this.streamed.get(id)
 
     if (streamed != null) {
-      streamed.push({ res, bytes: frame.byteLength })
+      streamed.push({ bytes })
     }
     // else: the request timed out or was aborted, drop the late answer
   }
@@ -455,5 +481,16 @@ export class PeerChannel {
       clearInterval(this.sweepTimer)
       this.sweepTimer = undefined
     }
+  }
+}
+
+/**
+ * The id of an answer, read without decoding the rest: protons writes fields
+ * in order, so the id (field 1, never 0) comes first
+ */
+function answerId (bytes: Uint8Array): number | undefined {
+  for (const event of Response.stream(bytes)) {
+    // typed '$.id'; protons 9 names it '..id' at run time
+    return event.field.endsWith('.id') && typeof event.value === 'number' ? event.value : undefined
   }
 }

@@ -3,6 +3,9 @@ import * as varint from 'uint8-varint'
 import { Uint8ArrayList } from 'uint8arraylist'
 import type { Stream } from '@libp2p/interface'
 
+/** Buffers smaller than this on average are joined before sending */
+const JOIN_BELOW = 16 * 1024
+
 /**
  * Writes varint length-prefixed frames to a stream. Frames written in the same
  * tick are coalesced into one `send` (one noise/yamux frame instead of many),
@@ -13,6 +16,8 @@ export class FrameWriter {
   private readonly stream: Stream
   private readonly onError: (err: Error) => void
   private pending: Uint8ArrayList
+  /** Frames in `pending` (each is a length prefix and a body) */
+  private frames: number
   private scheduled: boolean
   private draining: boolean
 
@@ -20,6 +25,7 @@ export class FrameWriter {
     this.stream = stream
     this.onError = onError
     this.pending = new Uint8ArrayList()
+    this.frames = 0
     this.scheduled = false
     this.draining = false
   }
@@ -32,6 +38,7 @@ export class FrameWriter {
   write (body: Uint8Array): void {
     this.pending.append(varint.encode(body.byteLength))
     this.pending.append(body)
+    this.frames++
 
     if (!this.scheduled && !this.draining) {
       this.scheduled = true
@@ -48,16 +55,21 @@ export class FrameWriter {
 
     const out = this.pending
     this.pending = new Uint8ArrayList()
+    const frames = this.frames
+    this.frames = 0
 
     try {
       if (this.stream.writeStatus !== 'writable') {
         throw new Error(`stream is ${this.stream.writeStatus}`)
       }
 
-      // one buffer, not a list of prefixes and bodies: @libp2p/noise encrypts a
-      // list of 1200+ bytes buffer by buffer and @libp2p/tcp writes each result
-      // with its own socket.write, two system calls per frame
-      if (!this.stream.send(out.subarray())) {
+      // small frames go as one joined buffer: @libp2p/noise encrypts a list of
+      // 1200+ bytes buffer by buffer and @libp2p/tcp writes each result with its
+      // own socket.write, two system calls per frame. Large frames go as they
+      // are: joining would copy every byte once more for one saved write.
+      const joined = out.byteLength < JOIN_BELOW * frames * 2 ? out.subarray() : out
+
+      if (!this.stream.send(joined)) {
         this.draining = true
         this.stream.onDrain().then(() => {
           this.draining = false
