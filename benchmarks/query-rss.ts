@@ -56,8 +56,15 @@ async function main (): Promise<void> {
     gc?.()
     const baseline = process.memoryUsage().rss
     let peak = baseline
+    // where the peak comes from: V8's heap, or buffers outside it
+    const parts = { heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }
     const sampler = setInterval(() => {
-      peak = Math.max(peak, process.memoryUsage().rss)
+      const usage = process.memoryUsage()
+      peak = Math.max(peak, usage.rss)
+      parts.heapTotal = Math.max(parts.heapTotal, usage.heapTotal)
+      parts.heapUsed = Math.max(parts.heapUsed, usage.heapUsed)
+      parts.external = Math.max(parts.external, usage.external)
+      parts.arrayBuffers = Math.max(parts.arrayBuffers, usage.arrayBuffers)
     }, 10)
 
     let seen = 0
@@ -105,6 +112,7 @@ async function main (): Promise<void> {
 
     console.log(`  query: ${fmt(seen)} ${KEYS_ONLY ? 'keys' : 'pairs'} in ${fmt(seconds)} s (${fmt(result.entriesPerSec)}/s, ${fmt(result.bytesPerSec / 1e6)} MB/s)`)
     console.log(`  caller RSS: ${fmt(baseline / MIB)} MiB before, peak ${fmt(peak / MIB)} MiB during the query (bar < 256 MiB: ${peak < 256 * MIB ? 'PASS' : 'FAIL'}); lifetime maxRSS ${fmt(result.maxRssBytes / MIB)} MiB`)
+    console.log(`  caller peaks: heap total ${fmt(parts.heapTotal / MIB)} MiB, heap used ${fmt(parts.heapUsed / MIB)} MiB, external ${fmt(parts.external / MIB)} MiB, array buffers ${fmt(parts.arrayBuffers / MIB)} MiB`)
     console.log(`  owners' RSS: ${owners.map(o => `${fmt(o.rss / MIB)} MiB`).join(', ')}`)
 
     if (GIB === 1 && !KEYS_ONLY && STREAM_WINDOW == null && VALUE_SIZE === 256) {

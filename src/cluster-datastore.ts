@@ -3,7 +3,7 @@ import { NotFoundError } from 'interface-store'
 import { PROTOCOL } from './constants.js'
 import { InvalidParametersError, MovedError, NotStartedError, ProtocolError } from './errors.js'
 import { Request, Response } from './pb/message.js'
-import { fanOutQuery } from './query.js'
+import { fanOutQuery, KEYS, PAIRS } from './query.js'
 import { applyBatch, getMany, putMany, deleteMany } from './many.js'
 import { RpcClient } from './rpc/client.js'
 import { errorFromResponse } from './rpc/errors.js'
@@ -267,18 +267,13 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
   }
 
   /** @internal BaseDatastore applies filters, orders, offset and limit on top */
-  override async * _all (q: Query, options?: AbortOptions): AsyncGenerator<Pair> {
-    this.assertStarted()
-    yield * fanOutQuery(this, q.prefix, false, options ?? {})
+  override _all (q: Query, options?: AbortOptions): AsyncGenerator<Pair> {
+    return fanOutQuery(this, q.prefix, PAIRS, options ?? {})
   }
 
   /** @internal */
-  override async * _allKeys (q: KeyQuery, options?: AbortOptions): AsyncGenerator<Key> {
-    this.assertStarted()
-
-    for await (const pair of fanOutQuery(this, q.prefix, true, options ?? {})) {
-      yield pair.key
-    }
+  override _allKeys (q: KeyQuery, options?: AbortOptions): AsyncGenerator<Key> {
+    return fanOutQuery(this, q.prefix, KEYS, options ?? {})
   }
 
   /** @internal the current ownership of this node */
