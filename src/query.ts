@@ -16,9 +16,9 @@ const LOCAL_BATCH = 256
 export interface QueryShape<T> {
   keysOnly: boolean
   /** An item from the local store */
-  local(pair: Pair): T
+  local: (pair: Pair) => T
   /** An item from an owner's answer */
-  remote(entry: Entry): T
+  remote: (entry: Entry) => T
 }
 
 export const PAIRS: QueryShape<Pair> = {
