@@ -192,30 +192,32 @@ async function * chunks<T> (source: Iterable<T> | AsyncIterable<T>, sizeOf: (ite
   let chunk: T[] = []
   let size = 0
 
+  /** Add an item; the full chunk when it is full */
+  const add = (item: T): T[] | undefined => {
+    chunk.push(item)
+    size += sizeOf(item)
+
+    if (chunk.length < WRITE_CHUNK_ENTRIES && size < TARGET_FRAME_SIZE * 4) {
+      return
+    }
+
+    const full = chunk
+    chunk = []
+    size = 0
+    options.signal?.throwIfAborted()
+    return full
+  }
+
   // arrays and other sync sources are read without a promise per item
   if (Symbol.iterator in source) {
     for (const item of source) {
-      chunk.push(item)
-      size += sizeOf(item)
-
-      if (chunk.length >= WRITE_CHUNK_ENTRIES || size >= TARGET_FRAME_SIZE * 4) {
-        options.signal?.throwIfAborted()
-        yield chunk
-        chunk = []
-        size = 0
-      }
+      const full = add(item)
+      if (full != null) yield full
     }
   } else {
     for await (const item of source) {
-      chunk.push(item)
-      size += sizeOf(item)
-
-      if (chunk.length >= WRITE_CHUNK_ENTRIES || size >= TARGET_FRAME_SIZE * 4) {
-        options.signal?.throwIfAborted()
-        yield chunk
-        chunk = []
-        size = 0
-      }
+      const full = add(item)
+      if (full != null) yield full
     }
   }
 

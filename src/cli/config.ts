@@ -50,16 +50,10 @@ export interface ClientEntryJSON {
 }
 
 /**
- * ClusterDatastore options a config may set; every one is optional
+ * ClusterDatastore options a config may set; every one is optional (clients
+ * have a field of their own)
  */
-export interface OptionsJSON {
-  requestTimeout?: number
-  maxMessageSize?: number
-  maxRedirects?: number
-  maxInboundStreams?: number
-  maxOutboundStreams?: number
-  streamWindow?: number
-}
+export type OptionsJSON = Omit<ClusterDatastoreOptions, 'clients'>
 
 /**
  * A data node's config file, as JSON
