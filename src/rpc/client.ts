@@ -132,28 +132,31 @@ export class PeerChannel {
 
     return new Promise<Response>((resolve, reject) => {
       const signal = options.signal
-      let onAbort: (() => void) | undefined
+      const deadline = Date.now() + this.init.requestTimeout
 
-      if (signal != null) {
-        onAbort = () => {
+      if (signal == null) {
+        // the common case allocates no wrapper closures
+        this.calls.set(id, { deadline, slot: options.slot, resolve, reject })
+      } else {
+        const onAbort = (): void => {
           this.calls.delete(id)
           reject(signal.reason)
         }
         signal.addEventListener('abort', onAbort, { once: true })
+        this.calls.set(id, {
+          deadline,
+          slot: options.slot,
+          resolve: (res) => {
+            signal.removeEventListener('abort', onAbort)
+            resolve(res)
+          },
+          reject: (err) => {
+            signal.removeEventListener('abort', onAbort)
+            reject(err)
+          }
+        })
       }
 
-      this.calls.set(id, {
-        deadline: Date.now() + this.init.requestTimeout,
-        slot: options.slot,
-        resolve: (res) => {
-          if (onAbort != null) signal?.removeEventListener('abort', onAbort)
-          resolve(res)
-        },
-        reject: (err) => {
-          if (onAbort != null) signal?.removeEventListener('abort', onAbort)
-          reject(err)
-        }
-      })
       this.startSweep()
       writer.write(body)
     })

@@ -114,14 +114,14 @@ export class RpcServer {
  * make this node buffer without bound.
  */
 class InboundSession {
-  private readonly init: RpcServerInit
+  readonly init: RpcServerInit
   private readonly stream: Stream
-  private readonly remote: PeerId
+  readonly remote: PeerId
   private readonly remoteString: string
-  private readonly log: Logger
+  readonly log: Logger
   private readonly writer: FrameWriter
   private readonly answers: Map<number, AnswerStream>
-  private readonly controller: AbortController
+  readonly controller: AbortController
   private inFlight: number
   private paused: boolean
 
@@ -197,21 +197,26 @@ class InboundSession {
         if (res != null) {
           this.respond(req, res)
         }
+
+        this.served()
       }, (err: any) => {
         this.respond(req, this.errorResponse(req, err))
+        this.served()
       })
-      .finally(() => {
-        this.inFlight--
+  }
 
-        if (this.paused && this.inFlight < DEFAULT_MAX_IN_FLIGHT_PER_STREAM / 2) {
-          this.paused = false
-          this.stream.resume()
-        }
+  /** A request is answered: resume reading, or close once the caller is done */
+  private served (): void {
+    this.inFlight--
 
-        if (this.inFlight === 0 && this.stream.remoteWriteStatus !== 'writable') {
-          this.closeWhenIdle()
-        }
-      })
+    if (this.paused && this.inFlight < DEFAULT_MAX_IN_FLIGHT_PER_STREAM / 2) {
+      this.paused = false
+      this.stream.resume()
+    }
+
+    if (this.inFlight === 0 && this.stream.remoteWriteStatus !== 'writable') {
+      this.closeWhenIdle()
+    }
   }
 
   private async serve (req: Request, frameBytes: number): Promise<Partial<Response> | undefined> {
@@ -235,29 +240,16 @@ class InboundSession {
   }
 
   private context (req: Request, access: Access, frameBytes: number): HandlerContext {
-    const ownership = this.init.ownership()
+    return new RequestContext(this, req, access, this.init.ownership(), frameBytes)
+  }
 
-    return {
-      req,
-      access,
-      ownership,
-      remote: this.remote,
-      self: this.init.self,
-      local: this.init.local,
-      log: this.log,
-      maxMessageSize: this.init.maxMessageSize,
-      signal: this.controller.signal,
-      key: (bytes) => checkKey(bytes, req, ownership, this.init.self),
-      frameBytes,
-      answer: () => {
-        const answer = new AnswerStream(req.id, req.credit, this.controller.signal, (res) => this.respond(req, res), () => {
-          this.answers.delete(req.id)
-        })
-        this.answers.set(req.id, answer)
-        return answer
-      },
-      adoptTable: (table) => this.init.adoptTable(table)
-    }
+  /** @internal a streamed answer to `req`, tracked until it ends */
+  openAnswer (req: Request): AnswerStream {
+    const answer = new AnswerStream(req.id, req.credit, this.controller.signal, (res) => this.respond(req, res), () => {
+      this.answers.delete(req.id)
+    })
+    this.answers.set(req.id, answer)
+    return answer
   }
 
   /** Returns the bytes of the frame sent: what the caller will count against its credit */
@@ -305,6 +297,45 @@ class InboundSession {
     this.stream.close().catch((err: Error) => {
       this.stream.abort(err)
     })
+  }
+}
+
+/**
+ * The context of one request: its fields are read from the session on demand
+ * rather than copied into closures for every request
+ */
+class RequestContext implements HandlerContext {
+  readonly req: Request
+  readonly access: Access
+  readonly ownership: Ownership
+  readonly frameBytes: number
+  private readonly session: InboundSession
+
+  constructor (session: InboundSession, req: Request, access: Access, ownership: Ownership, frameBytes: number) {
+    this.session = session
+    this.req = req
+    this.access = access
+    this.ownership = ownership
+    this.frameBytes = frameBytes
+  }
+
+  get remote (): PeerId { return this.session.remote }
+  get self (): PeerId { return this.session.init.self }
+  get local (): Datastore { return this.session.init.local }
+  get log (): Logger { return this.session.log }
+  get maxMessageSize (): number { return this.session.init.maxMessageSize }
+  get signal (): AbortSignal { return this.session.controller.signal }
+
+  key (bytes: Uint8Array | undefined): Key {
+    return checkKey(bytes, this.req, this.ownership, this.session.init.self)
+  }
+
+  answer (): AnswerStream {
+    return this.session.openAnswer(this.req)
+  }
+
+  adoptTable (table: SlotTable): boolean {
+    return this.session.init.adoptTable(table)
   }
 }
 
