@@ -2,7 +2,7 @@
  * `npm run bench:rss`: peak memory of the caller while it queries every key
  * of a cluster that holds 1 GiB of values.
  *
- *   npx tsx benchmarks/query-rss.ts [--gib N] [--value-size BYTES] [--keys-only] [--stream-window BYTES]
+ *   npx tsx benchmarks/query-rss.ts [--gib N] [--value-size BYTES] [--keys-only] [--stream-window BYTES] [--slow-ms MS]
  *
  * Three data nodes in child processes each fill their local MemoryDatastore
  * directly (no network) with keys of the slots they own, so the caller never
@@ -29,6 +29,8 @@ const GIB = Number(flag('--gib') ?? 1)
 const VALUE_SIZE = Number(flag('--value-size') ?? 256)
 const KEYS_ONLY = argv.includes('--keys-only')
 const STREAM_WINDOW = flag('--stream-window') == null ? undefined : Number(flag('--stream-window'))
+/** A slow reader: sleep this many ms after each pair (bounded memory under backpressure) */
+const SLOW_MS = Number(flag('--slow-ms') ?? 0)
 const MIB = 2 ** 20
 
 async function main (): Promise<void> {
@@ -80,6 +82,10 @@ async function main (): Promise<void> {
       for await (const { value } of cluster.store.query({})) {
         seen++
         seenBytes += value.byteLength
+
+        if (SLOW_MS > 0) {
+          await new Promise(resolve => setTimeout(resolve, SLOW_MS))
+        }
       }
     }
 
@@ -115,7 +121,7 @@ async function main (): Promise<void> {
     console.log(`  caller peaks: heap total ${fmt(parts.heapTotal / MIB)} MiB, heap used ${fmt(parts.heapUsed / MIB)} MiB, external ${fmt(parts.external / MIB)} MiB, array buffers ${fmt(parts.arrayBuffers / MIB)} MiB`)
     console.log(`  owners' RSS: ${owners.map(o => `${fmt(o.rss / MIB)} MiB`).join(', ')}`)
 
-    if (GIB === 1 && !KEYS_ONLY && STREAM_WINDOW == null && VALUE_SIZE === 256) {
+    if (GIB === 1 && !KEYS_ONLY && STREAM_WINDOW == null && VALUE_SIZE === 256 && SLOW_MS === 0) {
       const dir = `${benchmarksDir()}results/`
       mkdirSync(dir, { recursive: true })
       writeFileSync(`${dir}rss.json`, JSON.stringify(result, null, 2) + '\n')

@@ -50,7 +50,7 @@ function groupByOwner<T> (store: ClusterDatastore, items: T[], keyOf: (item: T) 
  * Run `work` for every group in parallel; one failure is thrown as it is,
  * several as one `ClusterAggregateError` naming every failed owner.
  */
-async function allGroups<T> (groups: Array<Group<T>>, work: (group: Group<T>) => Promise<void>): Promise<void> {
+async function allOwners<T extends { owner: PeerId | undefined }> (groups: T[], work: (group: T) => Promise<void>): Promise<void> {
   if (groups.length === 1) {
     await work(groups[0])
     return
@@ -101,7 +101,7 @@ export async function applyBatch (store: ClusterDatastore, puts: Pair[], deletes
     share(group).deletes = group.items
   }
 
-  await allGroups([...shares.values()].map(s => ({ owner: s.owner, items: [s] })), async ({ items: [{ owner, puts, deletes }] }) => {
+  await allOwners([...shares.values()], async ({ owner, puts, deletes }) => {
     options.signal?.throwIfAborted()
 
     if (owner == null) {
