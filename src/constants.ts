@@ -20,7 +20,14 @@ export const DEFAULT_MAX_OUTBOUND_STREAMS = 32
 export const DEFAULT_MAX_IN_FLIGHT_PER_STREAM = 256
 /** Bytes of streamed answer (getMany, query) an owner may send ahead of the reader */
 export const DEFAULT_STREAM_WINDOW = 1024 * 1024
-/** Target size of one frame of a streamed answer or of a many-key request */
-export const TARGET_FRAME_SIZE = 256 * 1024
+/**
+ * Target size of one frame of a streamed answer (getMany, query). Measured on
+ * a 1 GiB query: 64 KiB frames (about one noise message each) streamed
+ * faster and peaked ~60 MiB lower in the reader than 256 KiB frames, whose
+ * reassembly copies every byte once more
+ */
+export const TARGET_FRAME_SIZE = 64 * 1024
+/** Bytes of a putMany/deleteMany chunk read from the caller's source before it is sent */
+export const WRITE_CHUNK_BYTES = 1024 * 1024
 /** Keys of a getMany read from the caller's source before they are sent */
 export const GET_MANY_CHUNK = 1024

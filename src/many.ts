@@ -1,6 +1,6 @@
 import { NotFoundError } from 'interface-store'
 import { ClusterAggregateError, MovedError, ProtocolError } from './errors.js'
-import { GET_MANY_CHUNK, TARGET_FRAME_SIZE } from './constants.js'
+import { GET_MANY_CHUNK, WRITE_CHUNK_BYTES } from './constants.js'
 import { Request, Response } from './pb/message.js'
 import { plain } from './rpc/bytes.js'
 import { errorFromResponse } from './rpc/errors.js'
@@ -186,7 +186,7 @@ function splitBySize (store: ClusterDatastore, puts: Pair[], deletes: Key[]): Ar
 
 /**
  * Read a source in chunks of at most `entries` items or about
- * `TARGET_FRAME_SIZE * 4` bytes
+ * `WRITE_CHUNK_BYTES` bytes
  */
 async function * chunks<T> (source: Iterable<T> | AsyncIterable<T>, sizeOf: (item: T) => number, options: AbortOptions): AsyncGenerator<T[]> {
   let chunk: T[] = []
@@ -197,7 +197,7 @@ async function * chunks<T> (source: Iterable<T> | AsyncIterable<T>, sizeOf: (ite
     chunk.push(item)
     size += sizeOf(item)
 
-    if (chunk.length < WRITE_CHUNK_ENTRIES && size < TARGET_FRAME_SIZE * 4) {
+    if (chunk.length < WRITE_CHUNK_ENTRIES && size < WRITE_CHUNK_BYTES) {
       return
     }
 
