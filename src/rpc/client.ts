@@ -388,9 +388,16 @@ export class PeerChannel {
     // decoded from a plain Uint8Array, every bytes field is a plain view too
     const bytes = plain(frame.subarray())
     let id: number | undefined
+    let res: Response | undefined
 
     try {
-      id = answerId(bytes)
+      if (this.streamed.size === 0) {
+        // no streamed answer in progress: this can only be a single answer
+        res = Response.decode(bytes)
+        id = res.id
+      } else {
+        id = answerId(bytes)
+      }
     } catch (err: any) {
       stream.abort(new ProtocolError(`Peer ${this.peerString} sent a malformed answer: ${err.message}`))
       return
@@ -399,10 +406,8 @@ export class PeerChannel {
     const call = id == null ? undefined : this.calls.get(id)
 
     if (id != null && call != null) {
-      let res: Response
-
       try {
-        res = Response.decode(bytes)
+        res ??= Response.decode(bytes)
       } catch (err: any) {
         stream.abort(new ProtocolError(`Peer ${this.peerString} sent a malformed answer: ${err.message}`))
         return
