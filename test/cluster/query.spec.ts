@@ -109,6 +109,21 @@ describe('query across the cluster', () => {
     for await (const _ of cluster.nodes[0].store.deleteMany(big)) {} // eslint-disable-line no-empty
   })
 
+  it('single answers and streamed answers share one stream without mixing', async () => {
+    const store = cluster.clients[0].store
+    const it = (store.query({ prefix: '/q' }) as AsyncGenerator<Pair>)[Symbol.asyncIterator]()
+    let streamed = 0
+
+    // a query in progress on every owner's stream while single gets go over the same streams
+    expect((await it.next()).done).toBe(false)
+    streamed++
+    const gets = await Promise.all(keys.slice(0, 200).map(async k => dec.decode(await store.get(new Key(k)))))
+    expect(gets).toEqual(keys.slice(0, 200))
+
+    for (let r = await it.next(); r.done !== true; r = await it.next()) streamed++
+    expect(streamed).toBe(keys.length)
+  })
+
   it('stops owners when the reader stops early, and the streams stay usable', async () => {
     const first = await all(cluster.clients[0].store.query({ prefix: '/q', limit: 3 }))
     expect(first).toHaveLength(3)
