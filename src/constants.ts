@@ -22,9 +22,8 @@ export const DEFAULT_MAX_IN_FLIGHT_PER_STREAM = 256
 export const DEFAULT_STREAM_WINDOW = 1024 * 1024
 /**
  * Target size of one frame of a streamed answer (getMany, query). Measured on
- * a 1 GiB query: 64 KiB frames (about one noise message each) streamed
- * faster and peaked ~60 MiB lower in the reader than 256 KiB frames, whose
- * reassembly copies every byte once more
+ * a 1 GiB query: 64 KiB frames (about one noise message each) streamed ~12 %
+ * faster than 256 KiB frames
  */
 export const TARGET_FRAME_SIZE = 64 * 1024
 /** Bytes of a putMany/deleteMany chunk read from the caller's source before it is sent */
