@@ -7,7 +7,7 @@ import { fanOutQuery, KEYS, PAIRS } from './query.js'
 import { applyBatch, getMany, putMany, deleteMany } from './many.js'
 import { RpcClient } from './rpc/client.js'
 import { errorFromResponse } from './rpc/errors.js'
-import { plain } from './rpc/bytes.js'
+import { EMPTY } from './rpc/bytes.js'
 import { RpcServer } from './rpc/server.js'
 import { tableFromMessage, tableToMessage } from './rpc/table.js'
 import { keySlot } from './slots/hash.js'
@@ -202,7 +202,7 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     return this.routed(key, options, async () => this.child.get(key, options), {
       type: Request.Type.GET,
       key: key.uint8Array() as Uint8Array<ArrayBuffer>
-    }, (res) => plain(res.value))
+    }, (res) => res.value ?? EMPTY)
   }
 
   override async has (key: Key, options?: AbortOptions): Promise<boolean> {

@@ -2,7 +2,7 @@ import { NotFoundError } from 'interface-store'
 import { ClusterAggregateError, MovedError, ProtocolError } from './errors.js'
 import { GET_MANY_CHUNK, WRITE_CHUNK_BYTES } from './constants.js'
 import { Request, Response } from './pb/message.js'
-import { plain } from './rpc/bytes.js'
+import { EMPTY } from './rpc/bytes.js'
 import { errorFromResponse } from './rpc/errors.js'
 import { keySlot } from './slots/hash.js'
 import { assertKey, assertValue, REQUEST_OVERHEAD } from './validate.js'
@@ -413,7 +413,7 @@ async function * fetchRemote (store: ClusterDatastore, owner: PeerId, keys: Key[
 }
 
 function toPair (key: Key, entry: Entry): Pair | undefined {
-  return entry.missing ? undefined : { key, value: plain(entry.value) }
+  return entry.missing ? undefined : { key, value: entry.value ?? EMPTY }
 }
 
 /**

@@ -1,7 +1,7 @@
 import { Key } from 'interface-datastore'
 import { MovedError } from './errors.js'
 import { Request, Response } from './pb/message.js'
-import { EMPTY, plain } from './rpc/bytes.js'
+import { EMPTY } from './rpc/bytes.js'
 import { errorFromResponse } from './rpc/errors.js'
 import { keySlot } from './slots/hash.js'
 import type { ClusterDatastore } from './cluster-datastore.js'
@@ -24,13 +24,13 @@ export interface QueryShape<T> {
 export const PAIRS: QueryShape<Pair> = {
   keysOnly: false,
   local: pair => pair,
-  remote: entry => ({ key: new Key(plain(entry.key), false), value: plain(entry.value) })
+  remote: entry => ({ key: new Key(entry.key ?? EMPTY, false), value: entry.value ?? EMPTY })
 }
 
 export const KEYS: QueryShape<Key> = {
   keysOnly: true,
   local: pair => pair.key,
-  remote: entry => new Key(plain(entry.key), false)
+  remote: entry => new Key(entry.key ?? EMPTY, false)
 }
 
 /**

@@ -5,26 +5,13 @@
 import { interfaceBlockstoreTests } from 'interface-blockstore-tests'
 import { describe } from 'vitest'
 import { ClusterBlockstore } from '../src/blockstore.js'
-import { createCluster } from './utils/cluster.js'
+import { clusterPerCase } from './utils/cluster.js'
 import type { TestCluster } from './utils/cluster.js'
 import type { ClusterDatastore } from '../src/index.js'
 
 function suite (name: string, nodes: number, clients: number, pick: (cluster: TestCluster) => ClusterDatastore): void {
   describe(name, () => {
-    const clusters = new Map<ClusterBlockstore, TestCluster>()
-
-    interfaceBlockstoreTests({
-      async setup () {
-        const cluster = await createCluster({ nodes, clients })
-        const store = new ClusterBlockstore(pick(cluster))
-        clusters.set(store, cluster)
-        return store
-      },
-      async teardown (store) {
-        await clusters.get(store)?.stop()
-        clusters.delete(store)
-      }
-    })
+    interfaceBlockstoreTests(clusterPerCase({ nodes, clients }, cluster => new ClusterBlockstore(pick(cluster))))
   })
 }
 

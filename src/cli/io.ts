@@ -121,3 +121,19 @@ export async function readAll (io: CliIO, file?: string): Promise<Uint8Array> {
 
   return Buffer.concat(chunks)
 }
+
+/** Read `items` to the end and return how many there were */
+export async function count (items: AsyncIterable<unknown> | Iterable<unknown>): Promise<number> {
+  let n = 0
+
+  for await (const _ of items) {
+    n++
+  }
+
+  return n
+}
+
+/** "1 key" / "2 keys" */
+export function keysWord (n: number): string {
+  return `${n} key${n === 1 ? '' : 's'}`
+}

@@ -2,14 +2,11 @@
 export const EMPTY = new Uint8Array(0)
 
 /**
- * protons decodes `bytes` as Node Buffers unless given a plain Uint8Array;
- * callers get plain Uint8Arrays, as from any other datastore (a deep equality
- * check tells them apart). A view, not a copy. Absent fields are empty.
+ * A frame as a plain Uint8Array view (not a copy). protons decodes `bytes`
+ * fields as subarrays of its input, so decoding from a plain Uint8Array hands
+ * callers plain Uint8Arrays, as any other datastore does, rather than Node
+ * Buffers (a deep equality check tells them apart).
  */
-export function plain (bytes: Uint8Array | undefined): Uint8Array {
-  if (bytes == null) {
-    return EMPTY
-  }
-
+export function plain (bytes: Uint8Array): Uint8Array {
   return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }

@@ -4,26 +4,13 @@
  */
 import { interfaceDatastoreTests } from 'interface-datastore-tests'
 import { describe } from 'vitest'
-import { createCluster } from '../utils/cluster.js'
+import { clusterPerCase } from '../utils/cluster.js'
 import type { TestCluster } from '../utils/cluster.js'
 import type { ClusterDatastore } from '../../src/index.js'
 
 function suite (name: string, nodes: number, clients: number, pick: (cluster: TestCluster) => ClusterDatastore): void {
   describe(name, () => {
-    const clusters = new Map<ClusterDatastore, TestCluster>()
-
-    interfaceDatastoreTests({
-      async setup () {
-        const cluster = await createCluster({ nodes, clients })
-        const store = pick(cluster)
-        clusters.set(store, cluster)
-        return store
-      },
-      async teardown (store) {
-        await clusters.get(store)?.stop()
-        clusters.delete(store)
-      }
-    })
+    interfaceDatastoreTests(clusterPerCase({ nodes, clients }, pick))
   })
 }
 

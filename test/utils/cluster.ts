@@ -94,3 +94,24 @@ export async function localKeys (store: Datastore): Promise<string[]> {
 
   return out.sort()
 }
+
+/**
+ * setup/teardown for a compliance suite: every case gets a fresh cluster, and
+ * the store under test is what `pick` makes of it
+ */
+export function clusterPerCase<S extends object> (init: CreateClusterOptions, pick: (cluster: TestCluster) => S): { setup(): Promise<S>, teardown(store: S): Promise<void> } {
+  const clusters = new Map<S, TestCluster>()
+
+  return {
+    async setup () {
+      const cluster = await createCluster(init)
+      const store = pick(cluster)
+      clusters.set(store, cluster)
+      return store
+    },
+    async teardown (store) {
+      await clusters.get(store)?.stop()
+      clusters.delete(store)
+    }
+  }
+}

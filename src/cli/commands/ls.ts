@@ -1,7 +1,7 @@
 import { CONFIG_OPTION, PROGRAM, TIMEOUT_OPTION, configPath, integerOption } from '../args.js'
 import { withClient } from '../client.js'
 import { EXIT } from '../errors.js'
-import { LineWriter, write } from '../io.js'
+import { count, LineWriter, write } from '../io.js'
 import type { Command } from '../args.js'
 import type { CliIO } from '../io.js'
 
@@ -41,13 +41,7 @@ async function runLs (args: Parameters<Command['run']>[0], io: CliIO): Promise<n
     const keys = store.queryKeys({ prefix })
 
     if (args.values.count === true) {
-      let count = 0
-
-      for await (const _ of keys) {
-        count++
-      }
-
-      await write(io.stdout, `${count}\n`)
+      await write(io.stdout, `${await count(keys)}\n`)
       return EXIT.OK
     }
 

@@ -2,7 +2,7 @@ import { resolve } from 'node:path'
 import { CONFIG_OPTION, PROGRAM, TIMEOUT_OPTION, configPath, integerOption, stringOption } from '../args.js'
 import { withClient } from '../client.js'
 import { CliError, EXIT, UsageError, messageOf } from '../errors.js'
-import { readAll, readLines, write } from '../io.js'
+import { count, keysWord, readAll, readLines, write } from '../io.js'
 import { parseKey, parseLine } from '../keys.js'
 import type { Command } from '../args.js'
 import type { CliIO } from '../io.js'
@@ -53,13 +53,7 @@ async function runPut (args: Parameters<Command['run']>[0], io: CliIO): Promise<
     const source = input == null || input === '-' ? undefined : resolve(io.cwd, input)
 
     return withClient(file, io, timeout, async ({ store }) => {
-      let count = 0
-
-      for await (const _ of store.putMany(batchLines(io, source))) {
-        count++
-      }
-
-      await write(io.stdout, `stored ${count} key${count === 1 ? '' : 's'}\n`)
+      await write(io.stdout, `stored ${keysWord(await count(store.putMany(batchLines(io, source))))}\n`)
       return EXIT.OK
     })
   }

@@ -2,7 +2,7 @@ import { resolve } from 'node:path'
 import { CONFIG_OPTION, PROGRAM, TIMEOUT_OPTION, configPath, integerOption, stringOption } from '../args.js'
 import { withClient } from '../client.js'
 import { CliError, EXIT, UsageError, messageOf } from '../errors.js'
-import { readLines, write } from '../io.js'
+import { count, keysWord, readLines, write } from '../io.js'
 import { parseKey } from '../keys.js'
 import type { Command } from '../args.js'
 import type { CliIO } from '../io.js'
@@ -47,13 +47,7 @@ async function runRm (args: Parameters<Command['run']>[0], io: CliIO): Promise<n
     const source = input == null || input === '-' ? undefined : resolve(io.cwd, input)
 
     return withClient(file, io, timeout, async ({ store }) => {
-      let count = 0
-
-      for await (const _ of store.deleteMany(keyLines(io, source))) {
-        count++
-      }
-
-      await write(io.stdout, `deleted ${count} key${count === 1 ? '' : 's'}\n`)
+      await write(io.stdout, `deleted ${keysWord(await count(store.deleteMany(keyLines(io, source))))}\n`)
       return EXIT.OK
     })
   }

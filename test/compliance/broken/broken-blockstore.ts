@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { corrupt } from './broken-datastore.js'
+import { Faults, corrupt } from './broken-datastore.js'
 import type { AbortOptions } from 'abort-error'
 import type { Blockstore, InputPair, Pair } from 'interface-blockstore'
 import type { CID } from 'multiformats/cid'
@@ -26,26 +26,16 @@ export interface BrokenBlockstoreInit {
  */
 export class BrokenBlockstore implements Blockstore {
   readonly child: Blockstore
-  private readonly dropPutEvery: number
-  private readonly corruptGetEvery: number
-  private puts = 0
-  private reads = 0
+  private readonly faults: Faults
 
   constructor (child: Blockstore, init: BrokenBlockstoreInit = {}) {
     this.child = child
-    this.dropPutEvery = init.dropPutEvery ?? 3
-    this.corruptGetEvery = init.corruptGetEvery ?? 4
-  }
-
-  private shouldDrop (): boolean {
-    this.puts++
-    return this.dropPutEvery > 0 && this.puts % this.dropPutEvery === 0
+    this.faults = new Faults(init)
   }
 
   /** Counts a block read and returns the chunks the caller gets to see. */
   private async * tamper (chunks: Generator<Uint8Array> | AsyncGenerator<Uint8Array>): AsyncGenerator<Uint8Array> {
-    this.reads++
-    let first = this.corruptGetEvery > 0 && this.reads % this.corruptGetEvery === 0
+    let first = this.faults.corrupt()
 
     for await (const chunk of chunks) {
       yield first ? corrupt(chunk) : chunk
@@ -60,7 +50,7 @@ export class BrokenBlockstore implements Blockstore {
   async put (cid: CID, bytes: InputPair['bytes'], options?: AbortOptions): Promise<CID> {
     options?.signal?.throwIfAborted()
 
-    if (this.shouldDrop()) {
+    if (this.faults.drop()) {
       return cid
     }
 

@@ -36,6 +36,35 @@ export function corrupt (value: Uint8Array): Uint8Array {
 }
 
 /**
+ * When a broken store misbehaves: every `dropPutEvery`th write is lost and
+ * every `corruptGetEvery`th read is altered (0 turns a fault off). Counters
+ * are per instance, so a fresh store per test fails the same way every run.
+ */
+export class Faults {
+  private readonly dropPutEvery: number
+  private readonly corruptGetEvery: number
+  private puts = 0
+  private reads = 0
+
+  constructor (init: { dropPutEvery?: number, corruptGetEvery?: number }) {
+    this.dropPutEvery = init.dropPutEvery ?? 3
+    this.corruptGetEvery = init.corruptGetEvery ?? 4
+  }
+
+  /** Counts a write and says whether to lose it. */
+  drop (): boolean {
+    this.puts++
+    return this.dropPutEvery > 0 && this.puts % this.dropPutEvery === 0
+  }
+
+  /** Counts a read and says whether to alter it. */
+  corrupt (): boolean {
+    this.reads++
+    return this.corruptGetEvery > 0 && this.reads % this.corruptGetEvery === 0
+  }
+}
+
+/**
  * A datastore that loses every `dropPutEvery`th write and corrupts every
  * `corruptGetEvery`th read of the datastore it wraps, and passes everything
  * else (including abort signals) through. Counters are per instance, so a
@@ -43,27 +72,16 @@ export function corrupt (value: Uint8Array): Uint8Array {
  */
 export class BrokenDatastore implements Datastore {
   readonly child: Datastore
-  private readonly dropPutEvery: number
-  private readonly corruptGetEvery: number
-  private puts = 0
-  private reads = 0
+  private readonly faults: Faults
 
   constructor (child: Datastore, init: BrokenDatastoreInit = {}) {
     this.child = child
-    this.dropPutEvery = init.dropPutEvery ?? 3
-    this.corruptGetEvery = init.corruptGetEvery ?? 4
+    this.faults = new Faults(init)
   }
 
-  /** Counts a write and says whether to lose it. */
-  private shouldDrop (): boolean {
-    this.puts++
-    return this.dropPutEvery > 0 && this.puts % this.dropPutEvery === 0
-  }
-
-  /** Counts a read and returns the value the caller gets to see. */
+  /** The value the caller gets to see. */
   private tamper (value: Uint8Array): Uint8Array {
-    this.reads++
-    return this.corruptGetEvery > 0 && this.reads % this.corruptGetEvery === 0 ? corrupt(value) : value
+    return this.faults.corrupt() ? corrupt(value) : value
   }
 
   async has (key: Key, options?: AbortOptions): Promise<boolean> {
@@ -73,7 +91,7 @@ export class BrokenDatastore implements Datastore {
   async put (key: Key, value: Uint8Array, options?: AbortOptions): Promise<Key> {
     options?.signal?.throwIfAborted()
 
-    if (this.shouldDrop()) {
+    if (this.faults.drop()) {
       return key
     }
 
@@ -121,7 +139,7 @@ export class BrokenDatastore implements Datastore {
         for (const { key, value } of ops) {
           if (value == null) {
             batch.delete(key)
-          } else if (!this.shouldDrop()) {
+          } else if (!this.faults.drop()) {
             batch.put(key, value)
           }
         }

@@ -7,23 +7,12 @@
 import { MemoryDatastore } from 'datastore-core/memory'
 import { interfaceDatastoreTests } from 'interface-datastore-tests'
 import { describe } from 'vitest'
-import { createCluster } from '../../utils/cluster.js'
+import { clusterPerCase } from '../../utils/cluster.js'
 import { BrokenDatastore } from './broken-datastore.js'
-import type { TestCluster } from '../../utils/cluster.js'
 
 describe('ClusterDatastore with a broken data node (interface-datastore-tests)', () => {
-  let cluster: TestCluster
-
-  interfaceDatastoreTests({
-    async setup () {
-      cluster = await createCluster({
-        nodes: 3,
-        local: (i) => (i === 1 ? new BrokenDatastore(new MemoryDatastore()) : new MemoryDatastore()) as MemoryDatastore
-      })
-      return cluster.nodes[0].store
-    },
-    async teardown () {
-      await cluster.stop()
-    }
-  })
+  interfaceDatastoreTests(clusterPerCase({
+    nodes: 3,
+    local: (i) => (i === 1 ? new BrokenDatastore(new MemoryDatastore()) : new MemoryDatastore()) as MemoryDatastore
+  }, cluster => cluster.nodes[0].store))
 })
