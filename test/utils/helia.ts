@@ -93,6 +93,32 @@ export function deterministicBytes (size: number, seed = 0x2545F491): Uint8Array
 }
 
 /**
+ * `size` pseudo-random bytes from `seed` (xorshift32 words), generated as a
+ * stream of 256 KiB chunks so a large file is never held whole; `onChunk`
+ * sees each chunk as it goes (e.g. to hash what was sent)
+ */
+export async function * seededStream (size: number, seed: number, onChunk?: (chunk: Uint8Array) => void): AsyncGenerator<Uint8Array> {
+  const CHUNK = 256 * 1024
+  let x = seed | 0 || 1
+
+  for (let offset = 0; offset < size; offset += CHUNK) {
+    const length = Math.min(CHUNK, size - offset)
+    const words = new Uint32Array(Math.ceil(length / 4))
+
+    for (let i = 0; i < words.length; i++) {
+      x ^= x << 13
+      x ^= x >>> 17
+      x ^= x << 5
+      words[i] = x
+    }
+
+    const chunk = new Uint8Array(words.buffer, 0, length)
+    onChunk?.(chunk)
+    yield chunk
+  }
+}
+
+/**
  * A fixed-size chunker for @helia/unixfs (`addBytes(bytes, { chunker })`).
  * 256 KiB, Kubo's default, gives a 5 MiB file 20 leaves rather than
  * Helia's 1 MiB chunks' 5, so there are enough blocks to spread.
