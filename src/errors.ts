@@ -4,6 +4,8 @@
  * Misses surface as `NotFoundError` from interface-store, re-exported here.
  */
 
+import type { Key } from 'interface-datastore'
+
 export { NotFoundError } from 'interface-store'
 
 /**
@@ -125,4 +127,29 @@ export class ProtocolError extends ClusterError {
 export class ClusterAggregateError extends AggregateError {
   static override name = 'ClusterAggregateError'
   override name = ClusterAggregateError.name
+}
+
+/**
+ * A many-key write (`putMany`, `deleteMany`, a batch's `commit`) failed on
+ * some owners after others may have written their share. There is no
+ * atomicity across owners; this error says exactly what happened: `failed`
+ * holds every key that was not written (or, for an owner that did not answer,
+ * whose outcome is unknown), `written` counts the keys that were written, and
+ * `errors` holds each failed owner's error. `putMany` and `deleteMany` yield
+ * every written key before throwing it, and no other.
+ */
+export class PartialWriteError extends ClusterAggregateError {
+  static override name = 'PartialWriteError'
+  override name = PartialWriteError.name
+
+  /** Keys not written, or not known to be written */
+  readonly failed: Key[]
+  /** How many keys were written */
+  readonly written: number
+
+  constructor (errors: Error[], message: string, failed: Key[], written: number) {
+    super(errors, message)
+    this.failed = failed
+    this.written = written
+  }
 }

@@ -39,7 +39,7 @@
 
 import type { Libp2p, PeerId } from '@libp2p/interface'
 
-export { ClusterDatastore } from './cluster-datastore.js'
+export { ClusterDatastore } from './datastore/cluster-datastore.js'
 export { SlotTable } from './slots/table.js'
 export type { SlotRange, SlotPeer, SlotPeerInit, SlotTableJSON, SlotRangeInit, SlotTableInit, EvenSlotTableOptions } from './slots/table.js'
 export { keySlot, crc16 } from './slots/hash.js'

@@ -1,6 +1,6 @@
 import { MemoryDatastore } from 'datastore-core/memory'
 import { ClusterBlockstore } from '../blockstore.js'
-import { ClusterDatastore } from '../cluster-datastore.js'
+import { ClusterDatastore } from '../datastore/cluster-datastore.js'
 import { InvalidParametersError } from '../errors.js'
 import { SlotTable } from '../slots/table.js'
 import { DeferredDatastore } from './deferred.js'

@@ -1,22 +1,25 @@
+import { peerIdFromString } from '@libp2p/peer-id'
 import { BaseDatastore } from 'datastore-core/base'
-import { NotFoundError } from 'interface-store'
-import { PROTOCOL } from './constants.js'
-import { InvalidParametersError, MovedError, NotStartedError, ProtocolError } from './errors.js'
-import { Request, Response } from './pb/message.js'
-import { fanOutQuery, KEYS, PAIRS } from './query.js'
-import { applyBatch, getMany, putMany, deleteMany } from './many.js'
-import { RpcClient } from './rpc/client.js'
-import { errorFromResponse } from './rpc/errors.js'
-import { EMPTY } from './rpc/bytes.js'
-import { RpcServer } from './rpc/server.js'
-import { tableFromMessage, tableToMessage } from './rpc/table.js'
-import { keySlot } from './slots/hash.js'
-import { Ownership } from './slots/ownership.js'
-import { SlotTable } from './slots/table.js'
-import { assertKey, assertValue, parseClients, resolveOptions } from './validate.js'
-import type { ClusterDatastoreOptions, ClusterLibp2p, SlotTableJSON } from './index.js'
-import type { Access } from './rpc/server.js'
-import type { PeerChannel } from './rpc/client.js'
+import { PROTOCOL } from '../constants.js'
+import { InvalidParametersError, NotStartedError } from '../errors.js'
+import { Owner } from '../owner/owner.js'
+import { Request } from '../pb/message.js'
+import { EMPTY } from '../rpc/bytes.js'
+import { RpcClient } from '../rpc/client.js'
+import { streamLimits } from '../rpc/limits.js'
+import { RpcServer } from '../rpc/server.js'
+import { Router } from '../routing/router.js'
+import { keySlot } from '../slots/hash.js'
+import { Ownership } from '../slots/ownership.js'
+import { SlotTable } from '../slots/table.js'
+import { assertKey, assertValue, parseClients, resolveOptions } from '../validate.js'
+import { outcome, partialWriteError, writeShares } from './batch.js'
+import { ManyKeys } from './many.js'
+import { QueryFanOut, KEYS, PAIRS } from './query.js'
+import type { DatastoreComponents } from './components.js'
+import type { ClusterDatastoreOptions, ClusterLibp2p, SlotTableJSON } from '../index.js'
+import type { PeerChannel } from '../rpc/client.js'
+import type { Access } from '../rpc/server.js'
 import type { AbortOptions, Logger, PeerId, Startable } from '@libp2p/interface'
 import type { Batch, Datastore, Key, KeyQuery, Pair, Query } from 'interface-datastore'
 
@@ -28,6 +31,10 @@ export interface ResolvedOptions {
   maxInboundStreams: number
   maxOutboundStreams: number
   streamWindow: number
+  maxInFlightPerStream: number
+  maxInFlightBytes: number
+  maxQueuedBytes: number
+  maxConcurrentPerStream: number
 }
 
 /**
@@ -61,6 +68,13 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
   private client?: RpcClient
   private server?: RpcServer
   private started: boolean
+  /** The owner side: this node's share of the data */
+  private readonly owner: Owner
+  /** The caller side: where each operation goes */
+  private readonly router: Router
+  private readonly components: DatastoreComponents
+  private readonly many: ManyKeys
+  private readonly fanOut: QueryFanOut
 
   /**
    * @param libp2p - an already created libp2p node (started or not)
@@ -92,6 +106,22 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     this.owned = new Ownership(this.table, this.self)
     this.members = new Set(this.table.peers.map(p => p.id.toString()))
     this.started = false
+
+    this.owner = new Owner({ self: this.self, child: local, ownership: () => this.owned })
+    this.router = new Router({
+      maxRedirects: this.options.maxRedirects,
+      ownership: () => this.owned,
+      adoptTable: (table) => this.updateSlotTable(table),
+      channel: (peer) => this.channel(peer)
+    })
+    this.components = {
+      router: this.router,
+      owner: this.owner,
+      maxMessageSize: this.options.maxMessageSize,
+      assertStarted: () => { this.assertStarted() }
+    }
+    this.many = new ManyKeys(this.components)
+    this.fanOut = new QueryFanOut(this.components)
   }
 
   /** The slot table in force; replaced when a newer epoch is learnt from a peer */
@@ -116,16 +146,15 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     this.client = new RpcClient({
       libp2p: this.libp2p,
       log: this.log.newScope('client'),
-      requestTimeout: this.options.requestTimeout,
-      maxMessageSize: this.options.maxMessageSize,
+      limits: streamLimits(this.options),
       maxOutboundStreams: this.options.maxOutboundStreams,
       streamWindow: this.options.streamWindow
     })
     this.server = new RpcServer({
       self: this.self,
-      local: this.child,
+      owner: this.owner,
       log: this.log.newScope('server'),
-      maxMessageSize: this.options.maxMessageSize,
+      limits: streamLimits(this.options),
       ownership: () => this.owned,
       access: (peer) => this.members.has(peer) ? 'member' : this.clients.get(peer),
       adoptTable: (table) => this.updateSlotTable(table)
@@ -184,65 +213,82 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
   override async put (key: Key, val: Uint8Array, options?: AbortOptions): Promise<Key> {
     assertKey(key)
     assertValue(key, val, this.options.maxMessageSize)
+    this.ready(options)
 
-    await this.routed(key, options, async () => {
-      await this.child.put(key, val, options)
-    }, {
-      type: Request.Type.PUT,
-      key: key.uint8Array() as Uint8Array<ArrayBuffer>,
-      value: val as Uint8Array<ArrayBuffer>
-    }, () => undefined)
+    await this.router.single(keySlot(key), 'write', () => key.toString(), {
+      local: async (epoch) => this.owner.put(key, val, { signal: options?.signal, epoch }),
+      request: {
+        type: Request.Type.PUT,
+        key: key.uint8Array() as Uint8Array<ArrayBuffer>,
+        value: val as Uint8Array<ArrayBuffer>
+      },
+      decode: () => undefined
+    }, options)
 
     return key
   }
 
   override async get (key: Key, options?: AbortOptions): Promise<Uint8Array> {
     assertKey(key)
+    this.ready(options)
 
-    return this.routed(key, options, async () => this.child.get(key, options), {
-      type: Request.Type.GET,
-      key: key.uint8Array() as Uint8Array<ArrayBuffer>
-    }, (res) => res.value ?? EMPTY)
+    return this.router.single(keySlot(key), 'read', () => key.toString(), {
+      local: async (epoch) => this.owner.get(key, { signal: options?.signal, epoch }),
+      request: { type: Request.Type.GET, key: key.uint8Array() as Uint8Array<ArrayBuffer> },
+      decode: (res) => res.value ?? EMPTY
+    }, options)
   }
 
   override async has (key: Key, options?: AbortOptions): Promise<boolean> {
     assertKey(key)
+    this.ready(options)
 
-    return this.routed(key, options, async () => this.child.has(key, options), {
-      type: Request.Type.HAS,
-      key: key.uint8Array() as Uint8Array<ArrayBuffer>
-    }, (res) => res.exists)
+    return this.router.single(keySlot(key), 'read', () => key.toString(), {
+      local: async (epoch) => this.owner.has(key, { signal: options?.signal, epoch }),
+      request: { type: Request.Type.HAS, key: key.uint8Array() as Uint8Array<ArrayBuffer> },
+      decode: (res) => res.exists
+    }, options)
   }
 
   override async delete (key: Key, options?: AbortOptions): Promise<void> {
     assertKey(key)
+    this.ready(options)
 
-    await this.routed(key, options, async () => {
-      await this.child.delete(key, options)
-    }, {
-      type: Request.Type.DELETE,
-      key: key.uint8Array() as Uint8Array<ArrayBuffer>
-    }, () => undefined)
+    await this.router.single(keySlot(key), 'write', () => key.toString(), {
+      local: async (epoch) => this.owner.delete(key, { signal: options?.signal, epoch }),
+      request: { type: Request.Type.DELETE, key: key.uint8Array() as Uint8Array<ArrayBuffer> },
+      decode: () => undefined
+    }, options)
   }
 
   // the many-key generators check that the store is started when first read
 
+  /**
+   * Stores the pairs, grouped by owner, several chunks in flight. Writes of
+   * one key take effect in source order: a later pair for a key wins. Every
+   * key yielded was written, and every key written is yielded: when an owner
+   * fails, the keys already stored are yielded first, then a
+   * `PartialWriteError` lists the keys that were not (`failed`).
+   */
   override putMany (source: Iterable<Pair> | AsyncIterable<Pair>, options: AbortOptions = {}): AsyncGenerator<Key> {
-    return putMany(this, source, options)
+    return this.many.putMany(source, options)
   }
 
   override getMany (source: Iterable<Key> | AsyncIterable<Key>, options: AbortOptions = {}): AsyncGenerator<Pair> {
-    return getMany(this, source, options)
+    return this.many.getMany(source, options)
   }
 
+  /** Deletes the keys, with the ordering and partial-failure rules of `putMany` */
   override deleteMany (source: Iterable<Key> | AsyncIterable<Key>, options: AbortOptions = {}): AsyncGenerator<Key> {
-    return deleteMany(this, source, options)
+    return this.many.deleteMany(source, options)
   }
 
   /**
    * Operations are grouped by owner on commit and each owner applies its
-   * group as one batch of its local store. There is no atomicity across
-   * owners: if one owner fails, the others' groups may already be written.
+   * group as one batch of its local store: puts, then deletes, as a single
+   * store's batch does. There is no atomicity across owners: if one owner
+   * fails, `commit` throws a `PartialWriteError` saying which owners' shares
+   * were written and listing the keys that were not.
    */
   override batch (): Batch {
     const puts: Pair[] = []
@@ -259,116 +305,58 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
         deletes.push(key)
       },
       commit: async (options) => {
-        this.assertStarted()
-        options?.signal?.throwIfAborted()
-        await applyBatch(this, puts, deletes, options ?? {})
+        this.ready(options)
+        const { failed, failedKeys, written } = outcome(await writeShares(this.components, puts, deletes, options ?? {}))
+
+        if (failed.length > 0) {
+          throw partialWriteError('The batch', failed, failedKeys, written, ' (the shares of the owners not named)')
+        }
       }
     }
   }
 
+  /**
+   * How many keys a node holds as primary owner under this node's slot
+   * table: `peer`, or this node when omitted. Only that node is asked, so
+   * one node down does not hide the others' counts (the command line's
+   * `status` reports each node this way).
+   *
+   * @throws {UnavailableError} the node could not be reached
+   * @throws {UnauthorizedError} the node does not let this one call it
+   * @throws {MovedError} the node is on another slot table epoch
+   */
+  async countKeys (peer?: PeerId | string, options: AbortOptions = {}): Promise<number> {
+    const id = peer == null ? this.self : typeof peer === 'string' ? peerIdFromString(peer) : peer
+    return this.fanOut.count(id, options)
+  }
+
   /** @internal BaseDatastore applies filters, orders, offset and limit on top */
   override _all (q: Query, options?: AbortOptions): AsyncGenerator<Pair> {
-    return fanOutQuery(this, q.prefix, PAIRS, options ?? {})
+    return this.fanOut.run(q.prefix, PAIRS, options ?? {})
   }
 
   /** @internal */
   override _allKeys (q: KeyQuery, options?: AbortOptions): AsyncGenerator<Key> {
-    return fanOutQuery(this, q.prefix, KEYS, options ?? {})
+    return this.fanOut.run(q.prefix, KEYS, options ?? {})
   }
 
-  /** @internal the current ownership of this node */
-  get ownership (): Ownership {
-    return this.owned
+  private ready (options?: AbortOptions): void {
+    this.assertStarted()
+    options?.signal?.throwIfAborted()
   }
 
-  /** @internal */
-  assertStarted (): void {
+  private assertStarted (): void {
     if (!this.started) {
       throw new NotStartedError('The cluster datastore is not started: call start() first')
     }
   }
 
-  /** @internal the channel to a peer */
-  channel (peer: PeerId): PeerChannel {
+  private channel (peer: PeerId): PeerChannel {
     if (this.client == null) {
       throw new NotStartedError('The cluster datastore is not started: call start() first')
     }
 
     return this.client.channel(peer)
-  }
-
-  /**
-   * @internal
-   * Learn from a MOVED answer: adopt the peer's newer table, or send ours when
-   * the peer's is the older one. Throws when there is nothing to learn.
-   */
-  async onMoved (res: Response, peer: PeerId, options: AbortOptions): Promise<void> {
-    if (res.table != null) {
-      let table: SlotTable
-
-      try {
-        table = tableFromMessage(res.table)
-      } catch (err: any) {
-        throw new ProtocolError(`Peer ${peer.toString()} answered MOVED with an invalid slot table: ${err.message}`)
-      }
-
-      if (this.updateSlotTable(table) || table.epoch === this.table.epoch) {
-        return
-      }
-    } else if (res.epoch < this.table.epoch) {
-      const answer = await this.channel(peer).call({
-        type: Request.Type.TABLE,
-        epoch: this.table.epoch,
-        table: tableToMessage(this.table)
-      }, options)
-
-      if (answer.status !== Response.Status.OK) {
-        throw errorFromResponse(answer, peer.toString())
-      }
-
-      return
-    }
-
-    throw new MovedError(`Peer ${peer.toString()} answered MOVED (${res.message}) but offered no newer slot table`)
-  }
-
-  /**
-   * Send a single-key operation to the key's owner, following MOVED answers a
-   * bounded number of times.
-   */
-  private async routed<T> (key: Key, options: AbortOptions | undefined, local: () => Promise<T>, req: Partial<Request>, decode: (res: Response) => T): Promise<T> {
-    this.assertStarted()
-    options?.signal?.throwIfAborted()
-    const slot = keySlot(key)
-
-    for (let attempt = 0; ; attempt++) {
-      if (this.owned.isPrimary(slot)) {
-        return local()
-      }
-
-      const owner = this.table.primary(slot)
-      req.epoch = this.table.epoch
-      const res = await this.channel(owner).call(req, { signal: options?.signal, slot })
-
-      if (res.status === Response.Status.OK) {
-        return decode(res)
-      }
-
-      if (res.status === Response.Status.NOT_FOUND) {
-        throw new NotFoundError(`Not Found: ${key.toString()}`)
-      }
-
-      if (res.status === Response.Status.MOVED) {
-        if (attempt >= this.options.maxRedirects) {
-          throw new MovedError(`Slot ${slot} of key ${key.toString()} was still misrouted after ${this.options.maxRedirects} redirects (last: ${owner.toString()} answered ${res.message})`)
-        }
-
-        await this.onMoved(res, owner, options ?? {})
-        continue
-      }
-
-      throw errorFromResponse(res, owner.toString(), slot)
-    }
   }
 
   private async rememberPeers (table: SlotTable): Promise<void> {

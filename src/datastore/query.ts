@@ -1,11 +1,12 @@
 import { Key } from 'interface-datastore'
-import { MovedError } from './errors.js'
-import { Request, Response } from './pb/message.js'
-import { EMPTY } from './rpc/bytes.js'
-import { errorFromResponse } from './rpc/errors.js'
-import { keySlot } from './slots/hash.js'
-import type { ClusterDatastore } from './cluster-datastore.js'
-import type { Entry } from './pb/message.js'
+import { MovedError } from '../errors.js'
+import { wirePrefix } from '../owner/keys.js'
+import { Request, Response } from '../pb/message.js'
+import { EMPTY } from '../rpc/bytes.js'
+import { errorFromResponse } from '../rpc/errors.js'
+import { fromRefusal } from '../routing/router.js'
+import type { DatastoreComponents } from './components.js'
+import type { Entry } from '../pb/message.js'
 import type { AbortOptions, PeerId } from '@libp2p/interface'
 import type { Pair } from 'interface-datastore'
 
@@ -33,114 +34,169 @@ export const KEYS: QueryShape<Key> = {
   remote: entry => new Key(entry.key ?? EMPTY, false)
 }
 
-/**
- * Every pair (or key) under `prefix` across the cluster, unordered. The
- * prefix is pushed down to every primary owner, each answers only for its own
- * slots, and the answers are merged as they arrive — one frame per owner at
- * most waits here, so memory stays bounded. Filters, orders, offset and limit
- * are applied on top by BaseDatastore, exactly as for a single store. An owner
- * that fails fails the query with an error naming it.
- *
- * One generator from the owners' frames to the caller: every extra layer
- * would cost a promise per item.
- */
-export async function * fanOutQuery<T> (store: ClusterDatastore, prefix: string | undefined, shape: QueryShape<T>, options: AbortOptions): AsyncGenerator<T> {
-  store.assertStarted()
-
-  for (let attempt = 0; ; attempt++) {
-    const owned = store.ownership
-    const sources: Array<AsyncGenerator<T[]>> = owned.primaries.map((peer, i) => i === owned.selfIndex
-      ? queryLocal(store, prefix, shape, options)
-      : queryRemote(store, peer, prefix, shape, options))
-    let moved: { res: Response, peer: PeerId } | undefined
-
-    try {
-      // nothing is yielded until every owner has answered once, so a MOVED
-      // answer can still restart the query under the newer table
-      const firsts = await Promise.allSettled(sources.map(async s => s.next()))
-
-      for (const result of firsts) {
-        if (result.status === 'rejected') {
-          if (result.reason instanceof Moved) {
-            moved ??= result.reason.moved
-            continue
-          }
-
-          throw result.reason
-        }
-      }
-
-      if (moved == null) {
-        // merge: yield each owner's batches as they arrive
-        const pending = new Map<number, Promise<{ index: number, result: IteratorResult<T[]> }>>()
-        const arm = (index: number): void => {
-          const next = sources[index].next().then(result => ({ index, result }))
-          // raced below; when the caller stops early nobody awaits it
-          next.catch(() => {})
-          pending.set(index, next)
-        }
-
-        for (let i = 0; i < sources.length; i++) {
-          const first = firsts[i] as PromiseFulfilledResult<IteratorResult<T[]>>
-
-          if (first.value.done !== true) {
-            for (const item of first.value.value) {
-              yield item
-            }
-
-            arm(i)
-          }
-        }
-
-        while (pending.size > 0) {
-          options.signal?.throwIfAborted()
-          const { index, result } = await Promise.race(pending.values())
-
-          if (result.done === true) {
-            pending.delete(index)
-            continue
-          }
-
-          arm(index)
-
-          for (const item of result.value) {
-            yield item
-          }
-        }
-
-        return
-      }
-    } finally {
-      await Promise.allSettled(sources.map(async s => s.return(undefined)))
-    }
-
-    if (attempt >= store.options.maxRedirects) {
-      throw new MovedError(`The query was still misrouted after ${store.options.maxRedirects} redirects (${moved.res.message})`)
-    }
-
-    await store.onMoved(moved.res, moved.peer, options)
-  }
-}
-
 /** A MOVED first answer, carried out of an owner's reader */
 class Moved extends Error {
-  readonly moved: { res: Response, peer: PeerId }
+  readonly res: Response
+  readonly peer: PeerId
 
   constructor (res: Response, peer: PeerId) {
     super(res.message)
-    this.moved = { res, peer }
+    this.res = res
+    this.peer = peer
   }
 }
 
-async function * queryLocal<T> (store: ClusterDatastore, prefix: string | undefined, shape: QueryShape<T>, options: AbortOptions): AsyncGenerator<T[]> {
-  const owned = store.ownership
-  let batch: T[] = []
-  const source = shape.keysOnly
-    ? keysAsPairs(store.child.queryKeys({ prefix }, options))
-    : store.child.query({ prefix }, options)
+/**
+ * Queries over every owner of a `ClusterDatastore`
+ */
+export class QueryFanOut {
+  private readonly components: DatastoreComponents
 
-  for await (const pair of source) {
-    if (owned.isPrimary(keySlot(pair.key))) {
+  constructor (components: DatastoreComponents) {
+    this.components = components
+  }
+
+  /**
+   * Every pair (or key) under `prefix` across the cluster, unordered. The
+   * prefix is pushed down to every primary owner, each answers only for its
+   * own slots, and the answers are merged as they arrive — one frame per
+   * owner at most waits here, so memory stays bounded. Filters, orders,
+   * offset and limit (and the exact prefix, when the pushed-down one had to
+   * be cut) are applied on top by BaseDatastore, exactly as for a single
+   * store. An owner that fails fails the query with an error naming it.
+   *
+   * One generator from the owners' frames to the caller: every extra layer
+   * would cost a promise per item.
+   */
+  async * run<T> (prefix: string | undefined, shape: QueryShape<T>, options: AbortOptions): AsyncGenerator<T> {
+    this.components.assertStarted()
+    const pushed = wirePrefix(prefix)
+
+    for (let attempt = 0; ; attempt++) {
+      const routes = this.components.router.routes('read')
+      // leaving early must not wait for an owner's next frame: the owners'
+      // calls are aborted before their readers are closed
+      const fanOut = new AbortController()
+      const signal = options.signal == null ? fanOut.signal : AbortSignal.any([options.signal, fanOut.signal])
+      const sources: Array<AsyncGenerator<T[]>> = routes.peers.map((peer, i) => i === routes.selfIndex
+        ? this.queryLocal(pushed, routes.epoch, shape, signal)
+        : this.queryRemote(peer, routes.epoch, pushed, shape, signal))
+      let moved: Moved | undefined
+
+      try {
+        // nothing is yielded until every owner has answered once, so a MOVED
+        // answer can still restart the query under the newer table
+        const firsts = await Promise.allSettled(sources.map(async s => s.next()))
+
+        for (const result of firsts) {
+          if (result.status === 'rejected') {
+            if (result.reason instanceof Moved) {
+              moved ??= result.reason
+              continue
+            }
+
+            throw result.reason
+          }
+        }
+
+        if (moved == null) {
+          // merge: yield each owner's batches as they arrive
+          const pending = new Map<number, Promise<{ index: number, result: IteratorResult<T[]> }>>()
+          const arm = (index: number): void => {
+            const next = sources[index].next().then(result => ({ index, result }))
+            // raced below; when the caller stops early nobody awaits it
+            next.catch(() => {})
+            pending.set(index, next)
+          }
+
+          for (let i = 0; i < sources.length; i++) {
+            const first = firsts[i] as PromiseFulfilledResult<IteratorResult<T[]>>
+
+            if (first.value.done !== true) {
+              for (const item of first.value.value) {
+                yield item
+              }
+
+              arm(i)
+            }
+          }
+
+          while (pending.size > 0) {
+            options.signal?.throwIfAborted()
+            const { index, result } = await Promise.race(pending.values())
+
+            if (result.done === true) {
+              pending.delete(index)
+              continue
+            }
+
+            arm(index)
+
+            for (const item of result.value) {
+              yield item
+            }
+          }
+
+          return
+        }
+      } finally {
+        fanOut.abort()
+        await Promise.allSettled(sources.map(async s => s.return(undefined)))
+      }
+
+      await this.components.router.redirect(moved.res, moved.peer, attempt, 'The query', options)
+    }
+  }
+
+  /**
+   * How many keys `peer` holds as primary, asked of that node alone (this
+   * node's owner service when it is this node). A peer on another table
+   * epoch is reported with `MovedError`, not followed: the count is for the
+   * table this node has.
+   */
+  async count (peer: PeerId, options: AbortOptions): Promise<number> {
+    this.components.assertStarted()
+    const routes = this.components.router.routes('read')
+
+    if (routes.selfIndex !== -1 && routes.peers[routes.selfIndex].equals(peer)) {
+      return this.components.owner.countKeys(options)
+    }
+
+    const frames = this.components.router.channel(peer).callStreamed({
+      type: Request.Type.QUERY,
+      epoch: routes.epoch,
+      prefix: '',
+      keysOnly: true
+    }, options)
+    let count = 0
+
+    for await (const res of frames) {
+      if (res.status === Response.Status.MOVED) {
+        throw new MovedError(`Peer ${peer.toString()} answers with slot table epoch ${res.epoch}, this node has epoch ${routes.epoch}: give every node the same table`)
+      }
+
+      if (res.status !== Response.Status.OK) {
+        throw errorFromResponse(res, peer.toString())
+      }
+
+      count += res.entries.length
+    }
+
+    return count
+  }
+
+  private async * queryLocal<T> (prefix: string | undefined, epoch: number, shape: QueryShape<T>, signal: AbortSignal): AsyncGenerator<T[]> {
+    let pairs: AsyncGenerator<Pair>
+
+    try {
+      pairs = this.components.owner.query(prefix, shape.keysOnly, { signal, epoch })
+    } catch (err) {
+      throw fromRefusal(err)
+    }
+
+    let batch: T[] = []
+
+    for await (const pair of pairs) {
       batch.push(shape.local(pair))
 
       if (batch.length >= LOCAL_BATCH) {
@@ -148,36 +204,30 @@ async function * queryLocal<T> (store: ClusterDatastore, prefix: string | undefi
         batch = []
       }
     }
+
+    yield batch
   }
 
-  yield batch
-}
+  private async * queryRemote<T> (peer: PeerId, epoch: number, prefix: string | undefined, shape: QueryShape<T>, signal: AbortSignal): AsyncGenerator<T[]> {
+    const frames = this.components.router.channel(peer).callStreamed({
+      type: Request.Type.QUERY,
+      epoch,
+      prefix: prefix ?? '',
+      keysOnly: shape.keysOnly
+    }, { signal })
+    let first = true
 
-async function * keysAsPairs (keys: AsyncIterable<Key> | Iterable<Key>): AsyncGenerator<Pair> {
-  for await (const key of keys) {
-    yield { key, value: EMPTY }
-  }
-}
+    for await (const res of frames) {
+      if (res.status === Response.Status.MOVED && first) {
+        throw new Moved(res, peer)
+      }
 
-async function * queryRemote<T> (store: ClusterDatastore, peer: PeerId, prefix: string | undefined, shape: QueryShape<T>, options: AbortOptions): AsyncGenerator<T[]> {
-  const frames = store.channel(peer).callStreamed({
-    type: Request.Type.QUERY,
-    epoch: store.slots.epoch,
-    prefix: prefix ?? '',
-    keysOnly: shape.keysOnly
-  }, options)
-  let first = true
+      if (res.status !== Response.Status.OK) {
+        throw errorFromResponse(res, peer.toString())
+      }
 
-  for await (const res of frames) {
-    if (res.status === Response.Status.MOVED && first) {
-      throw new Moved(res, peer)
+      first = false
+      yield res.entries.map(shape.remote)
     }
-
-    if (res.status !== Response.Status.OK) {
-      throw errorFromResponse(res, peer.toString())
-    }
-
-    first = false
-    yield res.entries.map(shape.remote)
   }
 }

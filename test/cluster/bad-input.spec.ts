@@ -45,7 +45,7 @@ describe('bad input from a peer', () => {
   function keyFor (owned: boolean, prefix: string): Key {
     for (let i = 0; ; i++) {
       const key = new Key(`${prefix}/${i}`)
-      if (target.store.ownership.isPrimary(keySlot(key)) === owned) return key
+      if (target.store.slots.primary(keySlot(key)).equals(target.libp2p.peerId) === owned) return key
     }
   }
 

@@ -8,7 +8,7 @@ import { LineWriter, readLines, write } from '../io.js'
 import { parseKey, valueAsLine } from '../keys.js'
 import type { Command } from '../args.js'
 import type { CliIO } from '../io.js'
-import type { ClusterDatastore } from '../../cluster-datastore.js'
+import type { ClusterDatastore } from '../../datastore/cluster-datastore.js'
 import type { Key } from 'interface-datastore'
 
 /** Gets of a batch in flight at once: they are pipelined on one stream per node */

@@ -2,8 +2,8 @@ import type { Response } from '../../pb/message.js'
 import type { HandlerContext } from '../server.js'
 
 export async function handleDelete (ctx: HandlerContext): Promise<Partial<Response>> {
-  const key = ctx.key(ctx.req.key)
-  await ctx.local.delete(key, { signal: ctx.signal })
+  const key = ctx.owner.decodeKey(ctx.req.key)
+  await ctx.owner.delete(key, { signal: ctx.signal, epoch: ctx.req.epoch })
 
   return {}
 }

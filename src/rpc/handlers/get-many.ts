@@ -7,29 +7,22 @@ import type { HandlerContext } from '../server.js'
  * entry marked `missing`, so the caller can fail at exactly that key.
  */
 export async function handleGetMany (ctx: HandlerContext): Promise<Partial<Response> | undefined> {
+  const { owner, req } = ctx
   // every key is checked before any value is read
-  const keys = ctx.req.keys.map(bytes => ctx.key(bytes))
+  const values = owner.getMany(req.keys.map(bytes => owner.decodeKey(bytes)), { signal: ctx.signal, epoch: req.epoch })
   const answer = ctx.answer()
 
   try {
     let entries: Entry[] = []
     let bytes = 0
+    let i = 0
 
-    for (let i = 0; i < keys.length; i++) {
-      let value: Uint8Array | undefined
-
-      try {
-        value = await ctx.local.get(keys[i], { signal: ctx.signal })
-      } catch (err: any) {
-        if (err?.name !== 'NotFoundError') {
-          throw err
-        }
-      }
-
+    for await (const value of values) {
+      const key = req.keys[i++]
       const entry: Entry = value == null
-        ? { key: ctx.req.keys[i], missing: true }
-        : { key: ctx.req.keys[i], value: value as Uint8Array<ArrayBuffer>, missing: false }
-      const size = ctx.req.keys[i].byteLength + (value?.byteLength ?? 0) + 8
+        ? { key, missing: true }
+        : { key, value: value as Uint8Array<ArrayBuffer>, missing: false }
+      const size = key.byteLength + (value?.byteLength ?? 0) + 8
 
       if (entries.length > 0 && bytes + size > TARGET_FRAME_SIZE) {
         if (!await answer.send(entries)) {

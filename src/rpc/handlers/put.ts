@@ -4,8 +4,8 @@ import type { Response } from '../../pb/message.js'
 import type { HandlerContext } from '../server.js'
 
 export async function handlePut (ctx: HandlerContext): Promise<Partial<Response>> {
-  const key = ctx.key(ctx.req.key)
-  await ctx.local.put(key, ownCopy(ctx.req.value ?? EMPTY), { signal: ctx.signal })
+  const key = ctx.owner.decodeKey(ctx.req.key)
+  await ctx.owner.put(key, ownCopy(ctx.req.value ?? EMPTY), { signal: ctx.signal, epoch: ctx.req.epoch })
 
   return {}
 }

@@ -1,0 +1,188 @@
+import { NotFoundError } from 'interface-store'
+import { MovedError, ProtocolError } from '../errors.js'
+import { Request, Response } from '../pb/message.js'
+import { errorFromResponse } from '../rpc/errors.js'
+import { RequestError } from '../rpc/request-error.js'
+import { tableFromMessage, tableToMessage } from '../rpc/table.js'
+import type { PeerChannel } from '../rpc/client.js'
+import type { Ownership } from '../slots/ownership.js'
+import type { SlotTable } from '../slots/table.js'
+import type { AbortOptions, PeerId } from '@libp2p/interface'
+
+/**
+ * What an operation does with a slot. Both go to the primary today;
+ * replication will route them by consistency level (a write to every owner,
+ * a read to the first R that answer).
+ */
+export type Intent = 'read' | 'write'
+
+/** What the router needs from the store it serves */
+export interface RouterComponents {
+  /** MOVED answers followed before an operation fails with `MovedError` */
+  maxRedirects: number
+  /** The ownership under the table in force */
+  ownership(): Ownership
+  /** Adopt a newer, validated table; false when it is not newer */
+  adoptTable(table: SlotTable): boolean
+  /** The channel to a peer; throws `NotStartedError` when the store is stopped */
+  channel(peer: PeerId): PeerChannel
+}
+
+/**
+ * Where the keys of one operation go under one table, for the many-key paths
+ * that group thousands of keys: owners by index, no peer ID compared per key
+ */
+export interface Routes {
+  /** The epoch of the table these routes come from: send it with every request */
+  readonly epoch: number
+  /** The peers an operation may be sent to (for a query: every one of them) */
+  readonly peers: readonly PeerId[]
+  /** Index of this node in `peers`, or -1 */
+  readonly selfIndex: number
+  /** Index in `peers` of the owner to use for `slot` */
+  target(slot: number): number
+}
+
+/** A single-key operation: the local call, or the request to send */
+export interface SingleOperation<T> {
+  /** Run it on this node (the slot's owner) under table `epoch` */
+  local(epoch: number): Promise<T>
+  /** The request for a remote owner (its epoch is filled in per attempt) */
+  request: Partial<Request>
+  /** The result from an OK answer */
+  decode(res: Response): T
+}
+
+/**
+ * The caller's side of routing, for every operation (single-key, many-key,
+ * batch, query): which owners a slot goes to, and what a MOVED answer means —
+ * adopt the newer table offered, or send ours to an owner whose table is
+ * older, then retry, a bounded number of times.
+ */
+export class Router {
+  private readonly components: RouterComponents
+
+  constructor (components: RouterComponents) {
+    this.components = components
+  }
+
+  /** The owners to send an operation on `slot` to, in order (today: the primary) */
+  route (slot: number, intent: Intent): readonly PeerId[] { // eslint-disable-line @typescript-eslint/no-unused-vars
+    return [this.components.ownership().table.primary(slot)]
+  }
+
+  /** The routes of every slot under the table in force */
+  routes (intent: Intent): Routes { // eslint-disable-line @typescript-eslint/no-unused-vars
+    const ownership = this.components.ownership()
+
+    return {
+      epoch: ownership.table.epoch,
+      peers: ownership.primaries,
+      selfIndex: ownership.selfIndex,
+      target: (slot) => ownership.primaryIndex(slot)
+    }
+  }
+
+  /** The channel to a peer */
+  channel (peer: PeerId): PeerChannel {
+    return this.components.channel(peer)
+  }
+
+  /**
+   * Run a single-key operation on the slot's owner — this node's owner
+   * service, or a peer — following MOVED answers. A miss throws
+   * `NotFoundError`, any other refusal its typed error.
+   */
+  async single<T> (slot: number, intent: Intent, describe: () => string, op: SingleOperation<T>, options: AbortOptions = {}): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const ownership = this.components.ownership()
+      const epoch = ownership.table.epoch
+
+      if (ownership.isPrimary(slot)) {
+        return local(op.local(epoch), slot)
+      }
+
+      const owner = this.route(slot, intent)[0]
+      op.request.epoch = epoch
+      const res = await this.channel(owner).call(op.request, { signal: options.signal, slot })
+
+      if (res.status === Response.Status.OK) {
+        return op.decode(res)
+      }
+
+      if (res.status === Response.Status.NOT_FOUND) {
+        throw new NotFoundError(`Not Found: ${describe()}`)
+      }
+
+      if (res.status !== Response.Status.MOVED) {
+        throw errorFromResponse(res, owner.toString(), slot)
+      }
+
+      await this.redirect(res, owner, attempt, `Slot ${slot} of key ${describe()}`, options)
+    }
+  }
+
+  /**
+   * Learn from a MOVED answer so the caller can retry: adopt the peer's newer
+   * table, or send ours when the peer's is the older one. Throws `MovedError`
+   * when `attempt` reached the bound, or when there is nothing to learn.
+   */
+  async redirect (res: Response, peer: PeerId, attempt: number, what: string, options: AbortOptions): Promise<void> {
+    if (attempt >= this.components.maxRedirects) {
+      throw new MovedError(`${what} was still misrouted after ${this.components.maxRedirects} redirects (last: ${peer.toString()} answered ${res.message})`)
+    }
+
+    const current = this.components.ownership().table
+
+    if (res.table != null) {
+      let table: SlotTable
+
+      try {
+        table = tableFromMessage(res.table)
+      } catch (err: any) {
+        throw new ProtocolError(`Peer ${peer.toString()} answered MOVED with an invalid slot table: ${err.message}`)
+      }
+
+      // the same epoch: another node routed by it meanwhile, retry as we are
+      if (this.components.adoptTable(table) || table.epoch === current.epoch) {
+        return
+      }
+    } else if (res.epoch < current.epoch) {
+      const answer = await this.channel(peer).call({
+        type: Request.Type.TABLE,
+        epoch: current.epoch,
+        table: tableToMessage(current)
+      }, options)
+
+      if (answer.status !== Response.Status.OK) {
+        throw errorFromResponse(answer, peer.toString())
+      }
+
+      return
+    }
+
+    throw new MovedError(`Peer ${peer.toString()} answered MOVED (${res.message}) but offered no newer slot table`)
+  }
+}
+
+/**
+ * The result of a call to this node's owner service. A refusal there means
+ * this node routed with the table it refuses by, which only a bug can do; it
+ * surfaces as the typed error a peer's refusal would.
+ */
+export async function local<T> (result: Promise<T>, slot?: number): Promise<T> {
+  try {
+    return await result
+  } catch (err) {
+    throw fromRefusal(err, slot)
+  }
+}
+
+/** An owner service's refusal as the typed error a caller gets; other errors as they are */
+export function fromRefusal (err: unknown, slot?: number): unknown {
+  if (err instanceof RequestError) {
+    return errorFromResponse({ status: err.status, message: err.message } as unknown as Response, 'this node', slot)
+  }
+
+  return err
+}
