@@ -93,7 +93,7 @@ export class ManyKeys {
     const failures: ShareResult[] = []
     const failedKeys: Key[] = []
     let written = 0
-    let sourceError: unknown
+    let sourceError: Error | undefined
 
     const start = (chunk: T[]): void => {
       const done = apply(chunk).catch((err: Error) => [{ owner: undefined, puts: [], deletes: chunk.map(keyOf), error: err }])
@@ -130,7 +130,7 @@ export class ManyKeys {
             }
           }
         }
-      } catch (err) {
+      } catch (err: any) {
         sourceError = err
       }
 

@@ -155,7 +155,7 @@ export class Owner {
   async countKeys (options: AbortOptions = {}): Promise<number> {
     let count = 0
 
-    for await (const _ of this.query(undefined, true, { ...options, epoch: this.init.ownership().table.epoch })) { // eslint-disable-line @typescript-eslint/no-unused-vars
+    for await (const _ of this.query(undefined, true, { ...options, epoch: this.init.ownership().table.epoch })) {
       count++
     }
 

@@ -11,7 +11,7 @@ import type { Datastore } from 'interface-datastore'
 
 export interface ClusterNode {
   libp2p: Libp2p
-  local: MemoryDatastore
+  local: Datastore
   store: ClusterDatastore
 }
 
@@ -30,7 +30,7 @@ export interface CreateClusterOptions {
   transport?: 'tcp' | 'memory'
   options?: ClusterDatastoreOptions
   /** Build each node's local store (default MemoryDatastore) */
-  local?(index: number): MemoryDatastore
+  local?(index: number): Datastore
 }
 
 let memoryCounter = 0
