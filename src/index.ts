@@ -50,7 +50,7 @@ export type { HeliaClusterInit, ClusterServiceComponents } from './blockstore/he
 export { SharedPinsDatastore, HELIA_PIN_NAMESPACES } from './blockstore/pins.js'
 export { SLOT_COUNT, PROTOCOL } from './constants.js'
 export {
-  ClusterError, ClusterAggregateError, InvalidParametersError, InvalidSlotTableError, NotStartedError, UnavailableError,
+  ClusterError, ClusterAggregateError, PartialWriteError, InvalidParametersError, InvalidSlotTableError, NotStartedError, UnavailableError,
   UnauthorizedError, TooLargeError, BadRequestError, MovedError, InternalError, ProtocolError, NotFoundError
 } from './errors.js'
 
