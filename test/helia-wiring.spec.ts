@@ -16,6 +16,9 @@ import { Key } from 'interface-datastore'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { base36 } from 'multiformats/bases/base36'
+import * as cborg from 'cborg'
+import { equals } from 'uint8arrays/equals'
 import { describe, expect, it } from 'vitest'
 import { heliaCluster } from '../src/blockstore/helia.js'
 import { SharedPinsDatastore } from '../src/blockstore/pins.js'
@@ -178,40 +181,131 @@ describe('SharedPinsDatastore', () => {
   function stores () {
     const own = new MemoryDatastore()
     const shared = new MemoryDatastore()
-    return { own, shared, store: new SharedPinsDatastore(own, shared) }
+    return { own, shared, store: new SharedPinsDatastore(own, shared, undefined, { writer: 'a' }) }
   }
 
-  it('keeps /pin and /pinned-block in the shared store and every other key in the node\'s own', async () => {
+  /** A pin and one block it holds, with the keys Helia gives them */
+  async function pinOf (text: string): Promise<{ cid: CID, pinKey: Key, blockKey: Key, block: string }> {
+    const { cid } = await block(text)
+    const name = base36.encode(cid.multihash.bytes)
+    return { cid, pinKey: new Key(`/pin/${cid.toString(base36)}`), blockKey: new Key(`/pinned-block/${name}`), block: name }
+  }
+
+  /** What Helia's pins.add writes for a block: the record it read, with one more pin */
+  function added (read: Uint8Array | undefined, cid: CID): Uint8Array {
+    const record = read == null ? { pinCount: 0, pinnedBy: [] } : cborg.decode(read)
+    record.pinCount++
+    record.pinnedBy.push(cid.bytes)
+    return cborg.encode(record)
+  }
+
+  /** What Helia's pins.rm writes for a block (its filter keeps only the removed pin) */
+  function removed (read: Uint8Array, cid: CID): Uint8Array {
+    const record = cborg.decode(read)
+    record.pinCount--
+    record.pinnedBy = record.pinnedBy.filter((c: Uint8Array) => equals(c, cid.bytes))
+    return cborg.encode(record)
+  }
+
+  async function readOrNothing (store: SharedPinsDatastore, key: Key): Promise<Uint8Array | undefined> {
+    return await store.has(key) ? store.get(key) : undefined
+  }
+
+  it('keeps the pin set in the shared store, each node\'s block records under the block\'s hash tag, and every other key in the node\'s own', async () => {
     const { own, shared, store } = stores()
+    const pin = await pinOf('pinned')
     const value = new Uint8Array([1])
 
-    for (const key of ['/pin/a', '/pinned-block/b', '/peers/c', '/pinx', '/pin', '/version']) {
+    for (const key of ['/peers/c', '/pinx', '/pin', '/version']) {
       await store.put(new Key(key), value)
     }
 
-    expect((await all(shared.queryKeys({}))).map(String).sort()).toEqual(['/pin/a', '/pinned-block/b'])
+    await store.put(pin.blockKey, added(undefined, pin.cid))
+    await store.put(pin.pinKey, cborg.encode({ depth: Infinity, metadata: {} }))
+
+    expect((await all(shared.queryKeys({}))).map(String).sort()).toEqual([pin.pinKey.toString(), `/pinned-block/{${pin.block}}/a`])
     expect((await all(own.queryKeys({}))).map(String).sort()).toEqual(['/peers/c', '/pin', '/pinx', '/version'])
-    await expect(store.get(new Key('/pin/a'))).resolves.toEqual(value)
-    await store.delete(new Key('/pinned-block/b'))
-    expect(await shared.has(new Key('/pinned-block/b'))).toBe(false)
+    expect(cborg.decode(await store.get(pin.blockKey))).toMatchObject({ pinCount: 1, pinnedBy: [pin.cid.bytes] })
+
+    // the block is pinned exactly while its pin exists
+    await store.delete(pin.pinKey)
+    await expect(store.has(pin.blockKey)).resolves.toBe(false)
+    await expect(store.get(pin.blockKey)).rejects.toHaveProperty('name', 'NotFoundError')
   })
 
   it('merges queries from both stores and never lists the shared store\'s other keys', async () => {
     const { own, shared, store } = stores()
+    const pin = await pinOf('listed')
     const value = new Uint8Array([2])
-    await shared.put(new Key('/pin/a'), value)
-    await shared.put(new Key('/pinned-block/b'), value)
+    await store.put(pin.blockKey, added(undefined, pin.cid))
+    await store.put(pin.pinKey, value)
     await shared.put(new Key('/blocks/CIQX'), value)
     await own.put(new Key('/peers/c'), value)
     await own.put(new Key('/pinx'), value)
 
     const keys = async (prefix?: string): Promise<string[]> => (await all(store.queryKeys({ prefix }))).map(String).sort()
+    const pinKey = pin.pinKey.toString()
+    const blockKey = pin.blockKey.toString()
 
-    expect(await keys()).toEqual(['/peers/c', '/pin/a', '/pinned-block/b', '/pinx'])
-    expect(await keys('/pin')).toEqual(['/pin/a', '/pinned-block/b', '/pinx'])
-    expect(await keys('/pin/')).toEqual(['/pin/a'])
+    expect(await keys()).toEqual(['/peers/c', pinKey, blockKey, '/pinx'])
+    expect(await keys('/pin')).toEqual([pinKey, blockKey, '/pinx'])
+    expect(await keys('/pin/')).toEqual([pinKey])
+    expect(await keys('/pinned-block/')).toEqual([blockKey])
+    expect(await keys(blockKey.slice(0, 20))).toEqual([blockKey])
     expect(await keys('/peers/')).toEqual(['/peers/c'])
     expect((await all(store.query({ prefix: '/', orders: [(a, b) => a.key.toString() < b.key.toString() ? 1 : -1], limit: 2 }))).map(p => p.key.toString()))
-      .toEqual(['/pinx', '/pinned-block/b'])
+      .toEqual(['/pinx', blockKey])
+  })
+
+  it('loses no pin when two nodes read, change and write one block\'s record at the same time', async () => {
+    const shared = new MemoryDatastore()
+    const a = new SharedPinsDatastore(new MemoryDatastore(), shared, undefined, { writer: 'a' })
+    const b = new SharedPinsDatastore(new MemoryDatastore(), shared, undefined, { writer: 'b' })
+    const pinA = await pinOf('DAG of A')
+    const pinB = await pinOf('DAG of B')
+    const { blockKey } = await pinOf('a block both DAGs hold')
+
+    // Helia's pins.add on both nodes: both read, then both write
+    const readByA = await readOrNothing(a, blockKey)
+    const readByB = await readOrNothing(b, blockKey)
+    await a.put(blockKey, added(readByA, pinA.cid))
+    await b.put(blockKey, added(readByB, pinB.cid))
+    await a.put(pinA.pinKey, new Uint8Array([1]))
+    await b.put(pinB.pinKey, new Uint8Array([1]))
+
+    for (const store of [a, b]) {
+      const record = cborg.decode(await store.get(blockKey))
+      expect(record.pinCount).toBe(2)
+      expect(record.pinnedBy).toEqual(expect.arrayContaining([pinA.cid.bytes, pinB.cid.bytes]))
+    }
+
+    // A unpins: Helia deletes the pin, then writes the block's record
+    await a.delete(pinA.pinKey)
+    await a.put(blockKey, removed(await a.get(blockKey), pinA.cid))
+
+    await expect(b.has(blockKey)).resolves.toBe(true)
+    expect(cborg.decode(await b.get(blockKey)).pinnedBy).toEqual([pinB.cid.bytes])
+
+    // B unpins too, deleting the record as Helia does for the last pin
+    await b.delete(pinB.pinKey)
+    await b.delete(blockKey)
+    await expect(a.has(blockKey)).resolves.toBe(false)
+    // and no node keeps a record for pins that are gone
+    expect(await all(shared.queryKeys({ prefix: '/pinned-block/' }))).toEqual([])
+  })
+
+  it('counts a block as pinned while its pin is being made, before Helia writes the pin itself', async () => {
+    const shared = new MemoryDatastore()
+    const a = new SharedPinsDatastore(new MemoryDatastore(), shared, undefined, { writer: 'a' })
+    const b = new SharedPinsDatastore(new MemoryDatastore(), shared, undefined, { writer: 'b' })
+    const pin = await pinOf('being pinned')
+
+    await a.put(pin.blockKey, added(undefined, pin.cid))
+    // B's GC asks now: the pin is not written yet, but the block is kept
+    await expect(b.has(pin.blockKey)).resolves.toBe(true)
+
+    await a.put(pin.pinKey, new Uint8Array([1]))
+    expect((await all(shared.queryKeys({ prefix: '/pin-pending/' })))).toEqual([])
+    await expect(b.has(pin.blockKey)).resolves.toBe(true)
   })
 })

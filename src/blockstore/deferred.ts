@@ -12,13 +12,13 @@ import type { Batch, Datastore, Key, KeyQuery, Pair, Query } from 'interface-dat
  */
 export class DeferredDatastore implements Datastore {
   private target?: Datastore
-  private readonly reason: string
+  private readonly reason: string | (() => string)
 
   /**
    * @param reason - what the caller has to do before the store can be used,
-   * said in the `NotStartedError`
+   * said in the `NotStartedError` (a function: worked out when it is thrown)
    */
-  constructor (reason: string) {
+  constructor (reason: string | (() => string)) {
     this.reason = reason
   }
 
@@ -94,7 +94,7 @@ export class DeferredDatastore implements Datastore {
 
   private current (): Datastore {
     if (this.target == null) {
-      throw new NotStartedError(this.reason)
+      throw new NotStartedError(typeof this.reason === 'string' ? this.reason : this.reason())
     }
 
     return this.target

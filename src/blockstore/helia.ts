@@ -1,7 +1,7 @@
 import { MemoryDatastore } from 'datastore-core/memory'
 import { ClusterBlockstore } from '../blockstore.js'
 import { ClusterDatastore } from '../datastore/cluster-datastore.js'
-import { InvalidParametersError } from '../errors.js'
+import { InvalidParametersError, NotStartedError } from '../errors.js'
 import { SlotTable } from '../slots/table.js'
 import { DeferredDatastore } from './deferred.js'
 import { HELIA_PIN_NAMESPACES, SharedPinsDatastore } from './pins.js'
@@ -139,11 +139,21 @@ export class HeliaCluster {
     this.local = init.local ?? new MemoryDatastore()
     this.options = init.options ?? {}
     this.table = init.slots == null ? undefined : toTable(init.slots)
-    this.deferred = new DeferredDatastore('The cluster is not up yet: start Helia (its libp2p node must list heliaCluster().service in its services) and give every node the slot table')
+    this.deferred = new DeferredDatastore(() => this.notUpReason())
     this.blockstore = new ClusterBlockstore(this.deferred, init.blockstore)
     this.datastore = init.sharePins === false
       ? init.datastore ?? new MemoryDatastore()
-      : new SharedPinsDatastore(init.datastore ?? new MemoryDatastore(), this.deferred, HELIA_PIN_NAMESPACES)
+      : new SharedPinsDatastore(init.datastore ?? new MemoryDatastore(), this.deferred, HELIA_PIN_NAMESPACES, {
+        // each node writes its pin records under its peer ID; it writes
+        // them only through the cluster, so only once libp2p is up
+        writer: () => {
+          if (this.libp2p == null) {
+            throw new NotStartedError(this.notUpReason())
+          }
+
+          return this.libp2p.peerId.toString()
+        }
+      })
     this.serviceCreated = false
     this.queue = Promise.resolve()
 
@@ -221,6 +231,21 @@ export class HeliaCluster {
       this.deferred.bind(undefined)
       await this.store?.stop()
     })
+  }
+
+  /** Why the stores cannot be used yet, and what to do about it */
+  private notUpReason (): string {
+    if (!this.serviceCreated && this.libp2p == null) {
+      return 'The cluster is not bound to a libp2p node: libp2p has not created heliaCluster().service. Start Helia, and list the service in ' +
+        'its libp2p services, e.g. `const libp2p = libp2pDefaults(); createHelia({ libp2p: { ...libp2p, services: { ...libp2p.services, cluster: cluster.service } } })`. ' +
+        'Helia\'s `libp2p: { config: \'merge\', services }` drops `services` (Helia 7). Or call `cluster.bind(helia.libp2p)` after `helia.start()`'
+    }
+
+    if (this.table == null && this.store == null) {
+      return 'The cluster has no slot table yet: give every node the same table with `cluster.join(table)` (or the `slots` option)'
+    }
+
+    return 'The cluster is stopped: start Helia (or call `cluster.bind(helia.libp2p)` again)'
   }
 
   private async startCluster (): Promise<void> {
