@@ -16,8 +16,16 @@ export const DEFAULT_MAX_REDIRECTS = 3
 export const DEFAULT_MAX_INBOUND_STREAMS = 32
 /** Default number of outbound data-protocol streams per connection */
 export const DEFAULT_MAX_OUTBOUND_STREAMS = 32
-/** Requests one inbound stream may have in progress before reading pauses */
+/** Requests one stream may have in progress before the owner stops reading it */
 export const DEFAULT_MAX_IN_FLIGHT_PER_STREAM = 256
+/** Bytes of requests one stream may have in progress before the owner stops reading it */
+export const DEFAULT_MAX_IN_FLIGHT_BYTES = 32 * 1024 * 1024
+/** Bytes of answers queued for one stream's reader before the owner serves nothing more on it */
+export const DEFAULT_MAX_QUEUED_BYTES = 8 * 1024 * 1024
+/** Requests of one stream an owner works on at once (streamed answers waiting for credit not counted) */
+export const DEFAULT_MAX_CONCURRENT_PER_STREAM = 16
+/** Most credit one streamed answer may hold; a caller claiming more gets this */
+export const MAX_CREDIT = 64 * 1024 * 1024
 /** Bytes of streamed answer (getMany, query) an owner may send ahead of the reader */
 export const DEFAULT_STREAM_WINDOW = 1024 * 1024
 /**

@@ -130,4 +130,40 @@ export interface ClusterDatastoreOptions {
    * @default 1048576 (1 MiB)
    */
   streamWindow?: number
+
+  /**
+   * Requests one stream may have unanswered. A caller keeps its own requests
+   * within this; an owner stops reading a stream that goes past it (and the
+   * stream is reset if the caller keeps sending). Give every node the same
+   * value.
+   *
+   * @default 256
+   */
+  maxInFlightPerStream?: number
+
+  /**
+   * Bytes of requests one stream may have unanswered, both as caller and as
+   * owner, like `maxInFlightPerStream`. Never less than twice
+   * `maxMessageSize`.
+   *
+   * @default 33554432 (32 MiB)
+   */
+  maxInFlightBytes?: number
+
+  /**
+   * Bytes of answers an owner queues for a caller that does not read them
+   * before it serves nothing more on that stream. A caller that reads nothing
+   * for `requestTimeout` while requests wait loses the stream.
+   *
+   * @default 8388608 (8 MiB)
+   */
+  maxQueuedBytes?: number
+
+  /**
+   * Requests of one stream an owner works on at once. Streamed answers
+   * (getMany, query) waiting for the reader's credit do not count.
+   *
+   * @default 16
+   */
+  maxConcurrentPerStream?: number
 }

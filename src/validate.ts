@@ -1,10 +1,12 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import {
   DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_OUTBOUND_STREAMS, DEFAULT_MAX_REDIRECTS,
-  DEFAULT_REQUEST_TIMEOUT, DEFAULT_STREAM_WINDOW
+  DEFAULT_REQUEST_TIMEOUT, DEFAULT_STREAM_WINDOW, DEFAULT_MAX_IN_FLIGHT_PER_STREAM, DEFAULT_MAX_IN_FLIGHT_BYTES,
+  DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_CONCURRENT_PER_STREAM
 } from './constants.js'
 import { InvalidParametersError, TooLargeError } from './errors.js'
-import type { ResolvedOptions } from './cluster-datastore.js'
+import { keyProblem } from './owner/keys.js'
+import type { ResolvedOptions } from './datastore/cluster-datastore.js'
 import type { ClusterDatastoreOptions } from './index.js'
 import type { Access } from './rpc/server.js'
 import type { Key } from 'interface-datastore'
@@ -20,6 +22,15 @@ export function assertKey (key: Key): void {
   if (key == null || typeof (key as any).uint8Array !== 'function' || typeof key.toString !== 'function') {
     throw new InvalidParametersError(`Expected a Key from interface-datastore, got ${describe(key)}`)
   }
+
+  const bytes = key.uint8Array()
+  // the rules every owner applies to keys from the wire: a key the local
+  // store would accept must not be one a remote owner refuses
+  const problem = bytes instanceof Uint8Array ? keyProblem(bytes) : 'its uint8Array() is not a Uint8Array'
+
+  if (problem != null) {
+    throw new InvalidParametersError(`Invalid key ${describe(String(key.toString()))}: ${problem}`)
+  }
 }
 
 export function assertValue (key: Key, value: Uint8Array, maxMessageSize: number): void {
@@ -30,7 +41,7 @@ export function assertValue (key: Key, value: Uint8Array, maxMessageSize: number
   const size = key.uint8Array().byteLength + value.byteLength + REQUEST_OVERHEAD
 
   if (size > maxMessageSize) {
-    throw new TooLargeError(`The value of ${value.byteLength} bytes for key ${key.toString()} does not fit the maximum message size of ${maxMessageSize} bytes; nothing was written (raise options.maxMessageSize on every node to store it)`)
+    throw new TooLargeError(`The value of ${value.byteLength} bytes for key ${key.toString()} does not fit the maximum message size of ${maxMessageSize} bytes; it was not written (raise options.maxMessageSize on every node to store it)`)
   }
 }
 
@@ -45,7 +56,11 @@ export function resolveOptions (options: ClusterDatastoreOptions): ResolvedOptio
     maxRedirects: positive(options.maxRedirects, 'maxRedirects', DEFAULT_MAX_REDIRECTS, 0),
     maxInboundStreams: positive(options.maxInboundStreams, 'maxInboundStreams', DEFAULT_MAX_INBOUND_STREAMS, 1),
     maxOutboundStreams: positive(options.maxOutboundStreams, 'maxOutboundStreams', DEFAULT_MAX_OUTBOUND_STREAMS, 1),
-    streamWindow: positive(options.streamWindow, 'streamWindow', DEFAULT_STREAM_WINDOW, 1024)
+    streamWindow: positive(options.streamWindow, 'streamWindow', DEFAULT_STREAM_WINDOW, 1024),
+    maxInFlightPerStream: positive(options.maxInFlightPerStream, 'maxInFlightPerStream', DEFAULT_MAX_IN_FLIGHT_PER_STREAM, 1),
+    maxInFlightBytes: positive(options.maxInFlightBytes, 'maxInFlightBytes', DEFAULT_MAX_IN_FLIGHT_BYTES, 1024),
+    maxQueuedBytes: positive(options.maxQueuedBytes, 'maxQueuedBytes', DEFAULT_MAX_QUEUED_BYTES, 1024),
+    maxConcurrentPerStream: positive(options.maxConcurrentPerStream, 'maxConcurrentPerStream', DEFAULT_MAX_CONCURRENT_PER_STREAM, 1)
   }
 }
 

@@ -128,7 +128,11 @@ const OPTION_MINIMUMS: Record<keyof OptionsJSON, number> = {
   maxRedirects: 0,
   maxInboundStreams: 1,
   maxOutboundStreams: 1,
-  streamWindow: 1024
+  streamWindow: 1024,
+  maxInFlightPerStream: 1,
+  maxInFlightBytes: 1024,
+  maxQueuedBytes: 1024,
+  maxConcurrentPerStream: 1
 }
 
 const TABLE_FIX = 'every node and client of a cluster must carry the same "slots" table: copy it from a config init wrote for this cluster, or fix it so that each slot 0-16383 is in exactly one range and every owner is listed in slots.peers (see docs/config.md)'

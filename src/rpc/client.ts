@@ -2,7 +2,9 @@ import { NotStartedError, ProtocolError, TooLargeError, UnavailableError } from 
 import { PROTOCOL } from '../constants.js'
 import { Request, Response } from '../pb/message.js'
 import { plain } from './bytes.js'
+import { errorFromResponse } from './errors.js'
 import { FrameWriter, readFrames } from './framing.js'
+import type { StreamLimits } from './limits.js'
 import type { ClusterLibp2p } from '../index.js'
 import type { AbortOptions, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -10,8 +12,8 @@ import type { Uint8ArrayList } from 'uint8arraylist'
 export interface RpcClientInit {
   libp2p: ClusterLibp2p
   log: Logger
-  requestTimeout: number
-  maxMessageSize: number
+  /** The same limits the owners apply to this node's streams: kept here, so they never trip */
+  limits: StreamLimits
   maxOutboundStreams: number
   streamWindow: number
 }
@@ -34,8 +36,18 @@ export interface ResponseFrame {
 interface PendingCall {
   deadline: number
   slot?: number
+  /** Bytes of the request, counted until its answer arrives */
+  bytes: number
+  /** The caller gave up (abort): the owner still works on it, so it still counts */
+  abandoned: boolean
   resolve(res: Response): void
   reject(err: Error): void
+}
+
+/** A request waiting for the owner to have room for it */
+interface Waiter {
+  bytes: number
+  go(): void
 }
 
 interface StreamedCall {
@@ -102,6 +114,14 @@ export class PeerChannel {
   private nextId: number
   private sweepTimer?: ReturnType<typeof setInterval>
   private closedWith?: Error
+  /** Aborts a dial in progress when the channel closes */
+  private readonly closing: AbortController
+  /** Requests sent on the current stream and not yet answered, and their bytes */
+  private outstanding: number
+  private outstandingBytes: number
+  private readonly waiters: Waiter[]
+  /** Why the owner refused the last stream as a whole (UNAUTHORIZED), told to callers that find it gone */
+  private refusal?: Error
 
   constructor (peer: PeerId, init: RpcClientInit) {
     this.peer = peer
@@ -111,6 +131,10 @@ export class PeerChannel {
     this.calls = new Map()
     this.streamed = new Map()
     this.nextId = 0
+    this.closing = new AbortController()
+    this.outstanding = 0
+    this.outstandingBytes = 0
+    this.waiters = []
   }
 
   /**
@@ -119,44 +143,43 @@ export class PeerChannel {
    */
   async call (req: Partial<Request>, options: CallOptions = {}): Promise<Response> {
     options.signal?.throwIfAborted()
-    await this.open(options)
-
-    const id = this.allocateId()
-    req.id = id
+    const deadline = Date.now() + this.init.limits.requestTimeout
     const body = this.encode(req)
+    await this.open(options)
+    await this.room(body.byteLength, deadline, options)
+
     const writer = this.writer
 
     if (writer == null) {
-      throw this.unavailable('the stream closed before the request could be sent', options.slot)
+      this.release(body.byteLength)
+      throw this.refusal ?? this.unavailable('the stream closed before the request could be sent', options.slot)
     }
+
+    const id = this.allocateId()
+    setId(body, id)
 
     return new Promise<Response>((resolve, reject) => {
       const signal = options.signal
-      const deadline = Date.now() + this.init.requestTimeout
+      const call: PendingCall = { deadline, slot: options.slot, bytes: body.byteLength, abandoned: false, resolve, reject }
 
-      if (signal == null) {
-        // the common case allocates no wrapper closures
-        this.calls.set(id, { deadline, slot: options.slot, resolve, reject })
-      } else {
+      if (signal != null) {
         const onAbort = (): void => {
-          this.calls.delete(id)
+          // the owner is still working on it: it keeps its place until answered
+          call.abandoned = true
           reject(signal.reason)
         }
         signal.addEventListener('abort', onAbort, { once: true })
-        this.calls.set(id, {
-          deadline,
-          slot: options.slot,
-          resolve: (res) => {
-            signal.removeEventListener('abort', onAbort)
-            resolve(res)
-          },
-          reject: (err) => {
-            signal.removeEventListener('abort', onAbort)
-            reject(err)
-          }
-        })
+        call.resolve = (res) => {
+          signal.removeEventListener('abort', onAbort)
+          resolve(res)
+        }
+        call.reject = (err) => {
+          signal.removeEventListener('abort', onAbort)
+          reject(err)
+        }
       }
 
+      this.calls.set(id, call)
       this.startSweep()
       writer.write(body)
     })
@@ -167,19 +190,25 @@ export class PeerChannel {
    * yield the frames as the caller reads them. The owner sends at most
    * `streamWindow` bytes ahead of the reader: credit is granted back as frames
    * are consumed, so a slow reader holds the owner back instead of filling
-   * memory. Ending the iteration early cancels the answer on the owner.
+   * memory. Ending the iteration early cancels the answer on the owner; to
+   * end it while a frame is awaited, abort `options.signal`.
    */
   async * callStreamed (req: Partial<Request>, options: CallOptions = {}): AsyncGenerator<Response> {
     options.signal?.throwIfAborted()
+    const window = this.init.streamWindow
+    req.credit = window
+    const body = this.encode(req)
     await this.open(options)
+    await this.room(body.byteLength, Date.now() + this.init.limits.requestTimeout, options)
 
     const id = this.allocateId()
-    const window = this.init.streamWindow
+    setId(body, id)
     const queue: ResponseFrame[] = []
     let failure: Error | undefined
     let wake: (() => void) | undefined
     let finished = false
     let consumed = 0
+    const stream = this.stream
 
     this.streamed.set(id, {
       push: (frame) => {
@@ -192,17 +221,14 @@ export class PeerChannel {
       }
     })
 
-    req.id = id
-    req.credit = window
-
     try {
       const writer = this.writer
 
       if (writer == null) {
-        throw this.unavailable('the stream closed before the request could be sent', options.slot)
+        throw this.refusal ?? this.unavailable('the stream closed before the request could be sent', options.slot)
       }
 
-      writer.write(this.encode(req))
+      writer.write(body)
 
       while (true) {
         if (queue.length === 0) {
@@ -245,9 +271,12 @@ export class PeerChannel {
         }
       }
     } finally {
-      this.streamed.delete(id)
+      // a stream that failed already gave every place back
+      if (this.streamed.delete(id) && this.stream === stream) {
+        this.release(body.byteLength)
+      }
 
-      if (!finished && this.closedWith == null) {
+      if (!finished && this.closedWith == null && this.stream === stream) {
         this.send({ id, type: Request.Type.CANCEL })
       }
     }
@@ -268,10 +297,85 @@ export class PeerChannel {
 
   close (err: Error): void {
     this.closedWith = err
+    this.closing.abort(err)
     this.fail(err)
     this.stream?.abort(err)
     this.stream = undefined
     this.writer = undefined
+    this.wakeWaiters()
+  }
+
+  /**
+   * Wait until the owner has room for a request of `bytes`: as many requests
+   * and bytes in flight as it accepts per stream, in the order asked. A
+   * request alone on the stream always has room.
+   */
+  private async room (bytes: number, deadline: number, options: CallOptions): Promise<void> {
+    if (this.waiters.length === 0 && this.hasRoom(bytes)) {
+      this.outstanding++
+      this.outstandingBytes += bytes
+      return
+    }
+
+    await new Promise<void>((resolve, reject) => {
+      const signal = options.signal
+      const waiter: Waiter = {
+        bytes,
+        go: () => {
+          cleanup()
+          resolve()
+        }
+      }
+      const cleanup = (): void => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        const index = this.waiters.indexOf(waiter)
+
+        if (index !== -1) {
+          this.waiters.splice(index, 1)
+        }
+      }
+      const onAbort = (): void => {
+        cleanup()
+        reject(signal?.reason)
+        this.wakeWaiters()
+      }
+      const timer = setTimeout(() => {
+        cleanup()
+        reject(new UnavailableError(`Peer ${this.peerString} did not answer within ${this.init.limits.requestTimeout} ms: the request waited for room among the ${this.outstanding} in flight${options.slot != null ? ` (request for slot ${options.slot})` : ''}`, { peer: this.peerString, slot: options.slot }))
+        this.wakeWaiters()
+      }, Math.max(0, deadline - Date.now()))
+
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.waiters.push(waiter)
+    })
+
+    if (this.closedWith != null) {
+      this.release(bytes)
+      throw this.closedWith
+    }
+  }
+
+  private hasRoom (bytes: number): boolean {
+    const { maxInFlightPerStream, maxInFlightBytes } = this.init.limits
+    return this.closedWith != null || this.outstanding === 0 ||
+      (this.outstanding < maxInFlightPerStream && this.outstandingBytes + bytes <= maxInFlightBytes)
+  }
+
+  /** A request is answered (or its stream is gone): let the next waiting ones go */
+  private release (bytes: number): void {
+    this.outstanding = Math.max(0, this.outstanding - 1)
+    this.outstandingBytes = Math.max(0, this.outstandingBytes - bytes)
+    this.wakeWaiters()
+  }
+
+  private wakeWaiters (): void {
+    while (this.waiters.length > 0 && this.hasRoom(this.waiters[0].bytes)) {
+      const waiter = this.waiters[0]
+      this.outstanding++
+      this.outstandingBytes += waiter.bytes
+      waiter.go()
+    }
   }
 
   private async waitForFrame (ready: () => boolean, setWake: (fn: (() => void) | undefined) => void, options: CallOptions): Promise<void> {
@@ -288,8 +392,8 @@ export class PeerChannel {
       }
       const timer = setTimeout(() => {
         cleanup()
-        reject(new UnavailableError(`Peer ${this.peerString} sent nothing for ${this.init.requestTimeout} ms during a streamed answer${options.slot != null ? ` for slot ${options.slot}` : ''}`, { peer: this.peerString, slot: options.slot }))
-      }, this.init.requestTimeout)
+        reject(new UnavailableError(`Peer ${this.peerString} sent nothing for ${this.init.limits.requestTimeout} ms during a streamed answer${options.slot != null ? ` for slot ${options.slot}` : ''}`, { peer: this.peerString, slot: options.slot }))
+      }, this.init.limits.requestTimeout)
 
       signal?.addEventListener('abort', onAbort, { once: true })
       setWake(() => {
@@ -305,23 +409,39 @@ export class PeerChannel {
     return new UnavailableError(`Peer ${this.peerString}${slot != null ? ` (owner of slot ${slot})` : ''}: ${why}`, { peer: this.peerString, slot })
   }
 
+  /**
+   * Encoded with a placeholder id of the widest size, so the id given once
+   * there is room can be written in place (see `setId`)
+   */
   private encode (req: Partial<Request>): Uint8Array {
-    const body = Request.encode(req)
+    const body = Request.encode({ ...req, id: req.id ?? ID_PLACEHOLDER })
 
-    if (body.byteLength > this.init.maxMessageSize) {
-      throw new TooLargeError(`A ${req.type} request of ${body.byteLength} bytes exceeds the maximum message size of ${this.init.maxMessageSize} bytes; nothing was sent`)
+    if (body.byteLength > this.init.limits.maxMessageSize) {
+      throw new TooLargeError(`A ${req.type} request of ${body.byteLength} bytes exceeds the maximum message size of ${this.init.limits.maxMessageSize} bytes; nothing was sent`)
     }
 
     return body
   }
 
+  /**
+   * uint32 on the wire, never 0 (a zero id is not encoded, and answers are
+   * matched by their id), and never one still in use on this stream: after a
+   * wrap a long-running answer may still hold an old id
+   */
   private allocateId (): number {
-    // uint32 on the wire; ids of finished requests may be reused after a wrap.
-    // Never 0: a zero id is not encoded, and answers are matched by their id
-    this.nextId = ((this.nextId + 1) >>> 0) || 1
+    do {
+      this.nextId = ((this.nextId + 1) >>> 0) || 1
+    } while (this.calls.has(this.nextId) || this.streamed.has(this.nextId))
+
     return this.nextId
   }
 
+  /**
+   * The stream to the peer, opened once and shared by every caller. The dial
+   * is bounded by `requestTimeout` and by this channel's life, never by one
+   * caller's signal: a caller that aborts stops waiting for it, and the others
+   * still get the stream.
+   */
   private async open (options: CallOptions): Promise<void> {
     if (this.closedWith != null) {
       throw this.closedWith
@@ -331,16 +451,16 @@ export class PeerChannel {
       return
     }
 
-    this.opening ??= this.dial(options).finally(() => {
+    this.opening ??= this.dial(options.slot).finally(() => {
       this.opening = undefined
     })
 
-    await this.opening
+    await raceSignal(this.opening, options.signal)
   }
 
-  private async dial (options: CallOptions): Promise<void> {
-    const timeout = AbortSignal.timeout(this.init.requestTimeout)
-    const signal = options.signal == null ? timeout : AbortSignal.any([options.signal, timeout])
+  private async dial (slot?: number): Promise<void> {
+    const timeout = AbortSignal.timeout(this.init.limits.requestTimeout)
+    const signal = AbortSignal.any([this.closing.signal, timeout])
     let stream: Stream
 
     try {
@@ -349,9 +469,12 @@ export class PeerChannel {
         maxOutboundStreams: this.init.maxOutboundStreams
       })
     } catch (err: any) {
-      options.signal?.throwIfAborted()
-      const why = timeout.aborted ? `no stream within ${this.init.requestTimeout} ms` : err.message
-      throw new UnavailableError(`Could not reach peer ${this.peerString}${options.slot != null ? ` (owner of slot ${options.slot})` : ''}: ${why}`, { peer: this.peerString, slot: options.slot, cause: err })
+      if (this.closedWith != null) {
+        throw this.closedWith
+      }
+
+      const why = timeout.aborted ? `no stream within ${this.init.limits.requestTimeout} ms` : err.message
+      throw new UnavailableError(`Could not reach peer ${this.peerString}${slot != null ? ` (owner of slot ${slot})` : ''}: ${why}`, { peer: this.peerString, slot, cause: err })
     }
 
     if (this.closedWith != null) {
@@ -364,8 +487,9 @@ export class PeerChannel {
       stream.abort(err)
     }
 
-    readFrames(stream, this.init.maxMessageSize, (frame) => {
+    readFrames(stream, this.init.limits.maxMessageSize, (frame) => {
       this.onFrame(frame, stream)
+      return true
     }, (err) => {
       onError(new ProtocolError(`Peer ${this.peerString} sent an invalid frame: ${err.message}`))
     })
@@ -373,18 +497,32 @@ export class PeerChannel {
     stream.addEventListener('close', (evt) => {
       this.onStreamEnd(stream, evt.error)
     })
-    stream.addEventListener('remoteCloseWrite', () => {
-      // the owner will send no more answers on this stream
+    // the owner will send no more answers on this stream, but the last ones
+    // may still wait to be dispatched (yamux reports the close first)
+    const ended = (): void => {
+      if (stream.readBufferLength > 0 && stream.status === 'open') {
+        setTimeout(ended, 0)
+        return
+      }
+
       this.onStreamEnd(stream, new Error('the remote closed its end'))
       stream.abort(new Error('the remote closed its end'))
+    }
+    stream.addEventListener('remoteCloseWrite', () => {
+      setTimeout(ended, 0)
     })
 
     this.stream = stream
     this.writer = new FrameWriter(stream, onError)
+    this.refusal = undefined
     this.log('opened stream %s', stream.id)
   }
 
   private onFrame (frame: Uint8ArrayList, stream: Stream): void {
+    if (this.stream !== stream) {
+      return
+    }
+
     // decoded from a plain Uint8Array, every bytes field is a plain view too
     const bytes = plain(frame.subarray())
     let id: number | undefined
@@ -394,18 +532,25 @@ export class PeerChannel {
       if (this.streamed.size === 0) {
         // no streamed answer in progress: this can only be a single answer
         res = Response.decode(bytes)
-        id = res.id
+        id = res.id === 0 ? undefined : res.id
       } else {
         id = answerId(bytes)
+      }
+
+      if (id == null) {
+        // an answer for the whole stream (the owner refuses this node): every request gets it
+        res ??= Response.decode(bytes)
+        this.onStreamError(res, stream)
+        return
       }
     } catch (err: any) {
       stream.abort(new ProtocolError(`Peer ${this.peerString} sent a malformed answer: ${err.message}`))
       return
     }
 
-    const call = id == null ? undefined : this.calls.get(id)
+    const call = this.calls.get(id)
 
-    if (id != null && call != null) {
+    if (call != null) {
       try {
         res ??= Response.decode(bytes)
       } catch (err: any) {
@@ -414,16 +559,28 @@ export class PeerChannel {
       }
 
       this.calls.delete(id)
-      call.resolve(res)
+      this.release(call.bytes)
+
+      if (!call.abandoned) {
+        call.resolve(res)
+      }
+
       return
     }
 
-    const streamed = id == null ? undefined : this.streamed.get(id)
+    this.streamed.get(id)?.push({ bytes })
+    // else: the request timed out, drop the late answer
+  }
 
-    if (streamed != null) {
-      streamed.push({ bytes })
-    }
-    // else: the request timed out or was aborted, drop the late answer
+  private onStreamError (res: Response, stream: Stream): void {
+    const err = res.status === Response.Status.OK
+      ? new ProtocolError(`Peer ${this.peerString} sent an answer without a request id`)
+      : errorFromResponse(res, this.peerString)
+    this.refusal = err
+    this.stream = undefined
+    this.writer = undefined
+    this.fail(err)
+    stream.abort(err)
   }
 
   private onStreamEnd (stream: Stream, cause?: Error): void {
@@ -440,8 +597,15 @@ export class PeerChannel {
     const calls = [...this.calls.values()]
     this.calls.clear()
     const streamed = [...this.streamed.values()]
+    this.streamed.clear()
+    this.outstanding = 0
+    this.outstandingBytes = 0
 
     for (const call of calls) {
+      if (call.abandoned) {
+        continue
+      }
+
       call.reject(err instanceof UnavailableError && call.slot != null
         ? new UnavailableError(`${err.message} (request for slot ${call.slot})`, { peer: err.peer, slot: call.slot, cause: err.cause })
         : err)
@@ -452,6 +616,7 @@ export class PeerChannel {
     }
 
     this.stopSweep()
+    this.wakeWaiters()
   }
 
   /**
@@ -464,7 +629,7 @@ export class PeerChannel {
       return
     }
 
-    const interval = Math.max(10, Math.min(1000, Math.floor(this.init.requestTimeout / 10)))
+    const interval = Math.max(10, Math.min(1000, Math.floor(this.init.limits.requestTimeout / 10)))
     this.sweepTimer = setInterval(() => {
       const now = Date.now()
 
@@ -473,8 +638,13 @@ export class PeerChannel {
           break
         }
 
+        // an owner that does not answer in time gets no more credit for it
         this.calls.delete(id)
-        call.reject(new UnavailableError(`Peer ${this.peerString} did not answer within ${this.init.requestTimeout} ms${call.slot != null ? ` (request for slot ${call.slot})` : ''}`, { peer: this.peerString, slot: call.slot }))
+        this.release(call.bytes)
+
+        if (!call.abandoned) {
+          call.reject(new UnavailableError(`Peer ${this.peerString} did not answer within ${this.init.limits.requestTimeout} ms${call.slot != null ? ` (request for slot ${call.slot})` : ''}`, { peer: this.peerString, slot: call.slot }))
+        }
       }
 
       if (this.calls.size === 0) {
@@ -490,6 +660,43 @@ export class PeerChannel {
       this.sweepTimer = undefined
     }
   }
+}
+
+/** An id of five varint bytes, the most a uint32 takes: any real id is written over it */
+const ID_PLACEHOLDER = 0xFFFFFFFF
+
+/**
+ * Write `id` over the placeholder of an encoded request: protons writes
+ * fields in order, so the id (field 1, tag 0x08) and its five bytes come
+ * first. Smaller ids are written as non-minimal varints of the same length,
+ * which every protobuf decoder accepts.
+ */
+function setId (body: Uint8Array, id: number): void {
+  if (body[0] !== 0x08) {
+    throw new ProtocolError('the request has no id field to set')
+  }
+
+  for (let i = 0; i < 5; i++) {
+    const last = i === 4
+    body[1 + i] = ((id >>> (7 * i)) & 0x7f) | (last ? 0 : 0x80)
+  }
+}
+
+/** Resolve with `promise`, or reject as soon as `signal` aborts */
+async function raceSignal<T> (promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (signal == null) {
+    return promise
+  }
+
+  signal.throwIfAborted()
+
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => { reject(signal.reason) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => {
+      signal.removeEventListener('abort', onAbort)
+    }).catch(() => {})
+  })
 }
 
 /**

@@ -1,9 +1,8 @@
-import { Key } from 'interface-datastore'
 import { NotFoundError } from 'interface-store'
-import { DEFAULT_MAX_IN_FLIGHT_PER_STREAM } from '../constants.js'
 import { Request, Response } from '../pb/message.js'
-import { keySlot } from '../slots/hash.js'
 import { plain } from './bytes.js'
+import * as varint from 'uint8-varint'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { FrameWriter, readFrames } from './framing.js'
 import { handleBatch } from './handlers/batch.js'
 import { handleDelete } from './handlers/delete.js'
@@ -14,21 +13,23 @@ import { handlePut } from './handlers/put.js'
 import { handleQuery } from './handlers/query.js'
 import { handleTable } from './handlers/table.js'
 import { RequestError, badRequest } from './request-error.js'
-import { tableToMessage } from './table.js'
+import type { Owner } from '../owner/owner.js'
 import type { Ownership } from '../slots/ownership.js'
 import type { SlotTable } from '../slots/table.js'
 import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
-import type { Datastore } from 'interface-datastore'
-import type { Uint8ArrayList } from 'uint8arraylist'
+import type { FrameReader } from './framing.js'
+import type { StreamLimits } from './limits.js'
 
 /** What a remote peer may do */
 export type Access = 'member' | 'client' | 'read-only'
 
 export interface RpcServerInit {
   self: PeerId
-  local: Datastore
+  /** The owner service: every handler reads and writes through it */
+  owner: Owner
   log: Logger
-  maxMessageSize: number
+  /** What one stream may make this node hold */
+  limits: StreamLimits
   /** The current ownership (and through it the table) */
   ownership(): Ownership
   /** Who may call, or undefined for a stranger */
@@ -38,7 +39,7 @@ export interface RpcServerInit {
 }
 
 /**
- * Everything a handler gets: the request's validated caller, the local store,
+ * Everything a handler gets: the request's validated caller, the owner service,
  * the table in force when the request arrived and the means to answer.
  */
 export interface HandlerContext {
@@ -48,13 +49,12 @@ export interface HandlerContext {
   readonly self: PeerId
   readonly access: Access
   readonly ownership: Ownership
-  readonly local: Datastore
+  /** The owner service: key checks, roles, the child store */
+  readonly owner: Owner
   readonly log: Logger
   readonly maxMessageSize: number
   /** Aborted when the stream closes or the answer is cancelled */
   readonly signal: AbortSignal
-  /** A key the caller may touch: well formed and in a slot this node owns */
-  key(bytes: Uint8Array | undefined): Key
   /** Size of the request's frame in bytes */
   readonly frameBytes: number
   /** Open a streamed answer paced by the caller's credit */
@@ -90,12 +90,27 @@ export class RpcServer {
     this.sessions = new Set()
   }
 
-  /** The libp2p stream handler */
+  /**
+   * The libp2p stream handler. Access is decided here, before anything of the
+   * stream is read: a peer that may not call costs no buffers.
+   */
   readonly handle = (stream: Stream, connection: Connection): void => {
-    const session = new InboundSession(this.init, stream, connection.remotePeer, () => {
-      this.sessions.delete(session)
-    })
-    this.sessions.add(session)
+    try {
+      const remote = connection.remotePeer.toString()
+
+      if (this.init.access(remote) == null) {
+        refuse(stream, `peer ${remote} is neither a member of this node's slot table nor an allowed client`, this.init)
+        return
+      }
+
+      const session = new InboundSession(this.init, stream, connection.remotePeer, () => {
+        this.sessions.delete(session)
+      })
+      this.sessions.add(session)
+    } catch (err: any) {
+      this.init.log.error('could not serve a stream from %p - %e', connection.remotePeer, err)
+      stream.abort(err)
+    }
   }
 
   /** Abort every inbound stream: requests in flight are not answered */
@@ -109,9 +124,42 @@ export class RpcServer {
 }
 
 /**
- * One inbound stream. Requests are served concurrently; reading pauses while
- * too many are in progress so a caller that never reads its answers cannot
- * make this node buffer without bound.
+ * Answer a stranger once, for the whole stream (id 0: no request of theirs is
+ * read), then close. What they send meanwhile is dropped as it arrives.
+ */
+function refuse (stream: Stream, why: string, init: RpcServerInit): void {
+  init.log('refusing a data-protocol stream: %s', why)
+  stream.addEventListener('message', () => {})
+  const timer = setTimeout(() => {
+    stream.abort(new Error('the refused peer kept the stream open'))
+  }, init.limits.requestTimeout)
+  timer.unref?.()
+  stream.addEventListener('close', () => { clearTimeout(timer) })
+
+  try {
+    const body = Response.encode({ id: 0, status: Response.Status.UNAUTHORIZED, message: why, done: true })
+    stream.send(Uint8ArrayList.fromUint8Arrays([varint.encode(body.byteLength), body]))
+    stream.close().catch((err: Error) => { stream.abort(err) })
+  } catch (err: any) {
+    stream.abort(err)
+  }
+}
+
+/** A request read from the stream, waiting for its turn or in progress */
+interface Work {
+  req: Request
+  bytes: number
+  /** It opened a streamed answer and no longer holds a place among the concurrent requests */
+  released: boolean
+}
+
+/**
+ * One inbound stream. Requests are served concurrently, at most
+ * `maxConcurrentPerStream` at once and only while the answers queued for the
+ * caller stay under `maxQueuedBytes`; reading stops while the caller has more
+ * requests (or bytes of requests) in progress than the limits allow. So a
+ * caller that never reads its answers, or sends without end, holds a bounded
+ * amount of this node's memory.
  */
 class InboundSession {
   readonly init: RpcServerInit
@@ -119,11 +167,18 @@ class InboundSession {
   readonly remote: PeerId
   private readonly remoteString: string
   readonly log: Logger
-  private readonly writer: FrameWriter
+  readonly writer: FrameWriter
+  private readonly reader: FrameReader
   private readonly answers: Map<number, AnswerStream>
   readonly controller: AbortController
+  /** Read and not yet answered */
   private inFlight: number
+  private inFlightBytes: number
+  /** Being worked on (not counting released streamed answers) */
+  private active: number
+  private readonly waiting: Work[]
   private paused: boolean
+  private stalledTimer?: ReturnType<typeof setTimeout>
 
   constructor (init: RpcServerInit, stream: Stream, remote: PeerId, onClose: () => void) {
     this.init = init
@@ -134,20 +189,26 @@ class InboundSession {
     this.answers = new Map()
     this.controller = new AbortController()
     this.inFlight = 0
+    this.inFlightBytes = 0
+    this.active = 0
+    this.waiting = []
     this.paused = false
     this.writer = new FrameWriter(stream, (err) => {
       this.abort(err)
     })
+    this.writer.onProgress(() => {
+      this.dispatch()
+    })
 
-    readFrames(stream, init.maxMessageSize, (frame) => {
-      this.onFrame(frame)
-    }, (err) => {
+    this.reader = readFrames(stream, init.limits.maxMessageSize, (frame) => this.onFrame(frame), (err) => {
       this.log.error('closing stream from %p after an invalid frame - %e', remote, err)
-      this.abort(err)
+      this.abort(badRequest(err.message))
     })
 
     stream.addEventListener('close', () => {
       this.controller.abort(new Error('stream closed'))
+      clearTimeout(this.stalledTimer)
+      this.waiting.length = 0
       onClose()
     })
     stream.addEventListener('remoteCloseWrite', () => {
@@ -161,7 +222,12 @@ class InboundSession {
     this.stream.abort(err)
   }
 
-  private onFrame (frame: Uint8ArrayList): void {
+  /** Returns false to stop decoding until the caller is back within the limits */
+  private onFrame (frame: Uint8ArrayList): boolean {
+    if (this.controller.signal.aborted) {
+      return false
+    }
+
     let req: Request
     // decoded from a plain Uint8Array, every bytes field is a plain view too
     const bytes = plain(frame.subarray())
@@ -172,54 +238,139 @@ class InboundSession {
       // without a decodable id there is nobody to answer: drop the stream
       this.log.error('malformed request from %p - %e', this.remote, err)
       this.abort(badRequest(`malformed request: ${err.message}`))
-      return
+      return false
     }
 
     if (req.type === Request.Type.CREDIT) {
       this.answers.get(req.id)?.grant(req.credit)
-      return
+      return true
     }
 
     if (req.type === Request.Type.CANCEL) {
       this.answers.get(req.id)?.cancel()
-      return
+      return true
     }
 
     this.inFlight++
+    this.inFlightBytes += bytes.byteLength
+    this.waiting.push({ req, bytes: bytes.byteLength, released: false })
+    this.dispatch()
 
-    if (this.inFlight >= DEFAULT_MAX_IN_FLIGHT_PER_STREAM && !this.paused) {
-      this.paused = true
-      this.stream.pause()
+    if (this.overLimits()) {
+      this.pause()
+      return false
     }
 
-    this.serve(req, bytes.byteLength)
+    return true
+  }
+
+  /** An honest caller keeps within the limits; only one that does not is paused */
+  private overLimits (): boolean {
+    return this.inFlight > this.init.limits.maxInFlightPerStream || this.inFlightBytes > this.init.limits.maxInFlightBytes
+  }
+
+  private pause (): void {
+    if (this.paused) {
+      return
+    }
+
+    this.paused = true
+    this.log('pausing %p: %d requests, %d bytes in progress', this.remote, this.inFlight, this.inFlightBytes)
+
+    try {
+      if (this.stream.readStatus === 'readable') {
+        this.stream.pause()
+      }
+    } catch (err: any) {
+      this.log.error('could not pause the stream - %e', err)
+    }
+  }
+
+  private maybeResume (): void {
+    if (!this.paused || this.overLimits() || this.controller.signal.aborted) {
+      return
+    }
+
+    this.paused = false
+
+    try {
+      if (this.stream.readStatus === 'paused') {
+        this.stream.resume()
+      }
+
+      // frames that arrived with the ones before the pause
+      this.reader.resume()
+    } catch (err: any) {
+      this.log.error('closing stream from %p after an invalid frame - %e', this.remote, err)
+      this.abort(badRequest(err.message))
+    }
+  }
+
+  /**
+   * Start waiting requests while there is room: few enough at once, and the
+   * caller reading what it was sent. A caller that reads nothing for
+   * `requestTimeout` while requests wait loses the stream.
+   */
+  private dispatch (): void {
+    const limits = this.init.limits
+
+    while (this.waiting.length > 0 && this.active < limits.maxConcurrentPerStream && !this.controller.signal.aborted) {
+      if (this.writer.queuedBytes >= limits.maxQueuedBytes) {
+        this.stalledTimer ??= setTimeout(() => {
+          this.log.error('%p read none of %d queued bytes for %d ms, closing the stream', this.remote, this.writer.queuedBytes, limits.requestTimeout)
+          this.abort(new Error(`the caller read none of its answers for ${limits.requestTimeout} ms`))
+        }, limits.requestTimeout)
+        return
+      }
+
+      const work = this.waiting.shift() as Work
+      this.active++
+      this.run(work)
+    }
+
+    if (this.stalledTimer != null && this.writer.queuedBytes < limits.maxQueuedBytes) {
+      clearTimeout(this.stalledTimer)
+      this.stalledTimer = undefined
+    }
+  }
+
+  private run (work: Work): void {
+    const { req } = work
+
+    this.serve(work)
       .then(res => {
         if (res != null) {
           this.respond(req, res)
         }
-
-        this.served()
       }, (err: any) => {
         this.respond(req, this.errorResponse(req, err))
-        this.served()
+      })
+      .catch((err: any) => {
+        this.log.error('could not answer %s request from %p - %e', req.type, this.remote, err)
+      })
+      .finally(() => {
+        this.served(work)
       })
   }
 
-  /** A request is answered: resume reading, or close once the caller is done */
-  private served (): void {
-    this.inFlight--
-
-    if (this.paused && this.inFlight < DEFAULT_MAX_IN_FLIGHT_PER_STREAM / 2) {
-      this.paused = false
-      this.stream.resume()
+  /** A request is answered: make room, resume reading, or close once the caller is done */
+  private served (work: Work): void {
+    if (!work.released) {
+      this.active--
     }
+
+    this.inFlight--
+    this.inFlightBytes -= work.bytes
+    this.dispatch()
+    this.maybeResume()
 
     if (this.inFlight === 0 && this.stream.remoteWriteStatus !== 'writable') {
       this.closeWhenIdle()
     }
   }
 
-  private async serve (req: Request, frameBytes: number): Promise<Partial<Response> | undefined> {
+  private async serve (work: Work): Promise<Partial<Response> | undefined> {
+    const { req } = work
     const access = this.init.access(this.remoteString)
 
     if (access == null) {
@@ -236,23 +387,46 @@ class InboundSession {
       throw badRequest(`unknown request type ${String(req.type)}`)
     }
 
-    return handler(this.context(req, access, frameBytes))
+    return handler(this.context(work, access))
   }
 
-  private context (req: Request, access: Access, frameBytes: number): HandlerContext {
-    return new RequestContext(this, req, access, this.init.ownership(), frameBytes)
+  private context (work: Work, access: Access): HandlerContext {
+    return new RequestContext(this, work.req, access, this.init.ownership(), work.bytes, () => {
+      // a streamed answer is paced by credit, not by a place among the concurrent requests
+      if (!work.released) {
+        work.released = true
+        this.active--
+        queueMicrotask(() => { this.dispatch() })
+      }
+    })
   }
 
   /** @internal a streamed answer to `req`, tracked until it ends */
   openAnswer (req: Request): AnswerStream {
-    const answer = new AnswerStream(req.id, req.credit, this.controller.signal, (res) => this.respond(req, res), () => {
-      this.answers.delete(req.id)
+    const limits = this.init.limits
+    const answer = new AnswerStream({
+      id: req.id,
+      credit: Math.min(req.credit, limits.maxCredit),
+      maxCredit: limits.maxCredit,
+      timeout: limits.requestTimeout,
+      signal: this.controller.signal,
+      writer: this.writer,
+      maxQueuedBytes: limits.maxQueuedBytes,
+      sendFrame: (res) => this.respond(req, res),
+      onEnd: () => {
+        this.answers.delete(req.id)
+      }
     })
+    this.answers.get(req.id)?.cancel()
     this.answers.set(req.id, answer)
     return answer
   }
 
-  /** Returns the bytes of the frame sent: what the caller will count against its credit */
+  /**
+   * Returns the bytes of the frame sent (what the caller will count against
+   * its credit), 0 when nothing could be sent, -1 when the answer was too
+   * large and an error went instead
+   */
   private respond (req: Request, res: Partial<Response>): number {
     if (this.stream.writeStatus !== 'writable') {
       return 0
@@ -262,14 +436,16 @@ class InboundSession {
     res.epoch = this.init.ownership().table.epoch
     let body = Response.encode(res)
 
-    if (body.byteLength > this.init.maxMessageSize) {
+    if (body.byteLength > this.init.limits.maxMessageSize) {
       body = Response.encode({
         id: req.id,
         epoch: res.epoch,
         status: Response.Status.TOO_LARGE,
-        message: `the answer of ${body.byteLength} bytes exceeds the maximum message size of ${this.init.maxMessageSize} bytes`,
+        message: `the answer of ${body.byteLength} bytes exceeds the maximum message size of ${this.init.limits.maxMessageSize} bytes`,
         done: true
       })
+      this.writer.write(body)
+      return -1
     }
 
     this.writer.write(body)
@@ -285,12 +461,17 @@ class InboundSession {
       return { status: Response.Status.NOT_FOUND, done: true }
     }
 
+    if (this.controller.signal.aborted) {
+      // the stream is gone: nobody to tell
+      return { status: Response.Status.UNAVAILABLE, message: 'the stream closed', done: true }
+    }
+
     this.log.error('%s request from %p failed - %e', req.type, this.remote, err)
     return { status: Response.Status.INTERNAL, message: err?.message ?? String(err), done: true }
   }
 
   private closeWhenIdle (): void {
-    if (this.inFlight > 0) {
+    if (this.inFlight > 0 || this.stream.writeStatus !== 'writable') {
       return
     }
 
@@ -310,9 +491,11 @@ class RequestContext implements HandlerContext {
   readonly ownership: Ownership
   readonly frameBytes: number
   private readonly session: InboundSession
+  private readonly release: () => void
 
-  constructor (session: InboundSession, req: Request, access: Access, ownership: Ownership, frameBytes: number) {
+  constructor (session: InboundSession, req: Request, access: Access, ownership: Ownership, frameBytes: number, release: () => void) {
     this.session = session
+    this.release = release
     this.req = req
     this.access = access
     this.ownership = ownership
@@ -321,16 +504,13 @@ class RequestContext implements HandlerContext {
 
   get remote (): PeerId { return this.session.remote }
   get self (): PeerId { return this.session.init.self }
-  get local (): Datastore { return this.session.init.local }
+  get owner (): Owner { return this.session.init.owner }
   get log (): Logger { return this.session.log }
-  get maxMessageSize (): number { return this.session.init.maxMessageSize }
+  get maxMessageSize (): number { return this.session.init.limits.maxMessageSize }
   get signal (): AbortSignal { return this.session.controller.signal }
 
-  key (bytes: Uint8Array | undefined): Key {
-    return checkKey(bytes, this.req, this.ownership, this.session.init.self)
-  }
-
   answer (): AnswerStream {
+    this.release()
     return this.session.openAnswer(this.req)
   }
 
@@ -339,76 +519,49 @@ class RequestContext implements HandlerContext {
   }
 }
 
-/**
- * Decide whether a key from the wire may be served here: well formed, and in
- * a slot this node owns. When it is not ours the answer depends on whose table
- * is newer (DESIGN.md, wire protocol).
- */
-function checkKey (bytes: Uint8Array | undefined, req: Request, ownership: Ownership, self: PeerId): Key {
-  if (bytes == null || bytes.byteLength === 0 || bytes[0] !== 0x2f) {
-    throw badRequest('a key must be a non-empty path starting with "/"')
-  }
-
-  const key = new Key(bytes, false)
-  const slot = keySlot(key)
-
-  if (ownership.owns(slot)) {
-    return key
-  }
-
-  throw notOwned(slot, req, ownership, self)
-}
-
-/**
- * The answer for a request about slots this node does not own (or, for a
- * query, a caller whose table differs from ours)
- */
-export function notOwned (slot: number | undefined, req: Request, ownership: Ownership, self: PeerId): RequestError {
-  const table = ownership.table
-  const what = slot == null ? 'the query' : `slot ${slot}`
-
-  if (table.epoch > req.epoch) {
-    const owner = slot == null ? '' : `, now owned by ${table.primary(slot).toString()}`
-    return new RequestError(Response.Status.MOVED, `${what} moved${owner} (table epoch ${table.epoch}, the caller has ${req.epoch})`, tableToMessage(table))
-  }
-
-  if (table.epoch < req.epoch) {
-    // no table attached: the caller sees ours is older and sends its own
-    return new RequestError(Response.Status.MOVED, `this node's slot table (epoch ${table.epoch}) is older than the caller's (epoch ${req.epoch})`)
-  }
-
-  return badRequest(`${what} is not owned by ${self.toString()} in slot table epoch ${table.epoch}`)
+export interface AnswerStreamInit {
+  id: number
+  /** Credit granted with the request */
+  credit: number
+  maxCredit: number
+  /** Milliseconds to wait for the reader before the answer is abandoned */
+  timeout: number
+  signal: AbortSignal
+  writer: FrameWriter
+  maxQueuedBytes: number
+  /** Returns the bytes sent, or -1 when the frame was too large and an error went instead */
+  sendFrame(res: Partial<Response>): number
+  onEnd(): void
 }
 
 /**
  * The owner's side of a streamed answer: frames go out only while the caller
- * has granted credit for them.
+ * has granted credit for them and reads what it was sent. A reader that
+ * grants nothing for `timeout` ms is told so and the answer ends.
  */
 export class AnswerStream {
   readonly id: number
+  private readonly init: AnswerStreamInit
   private credit: number
-  private readonly signal: AbortSignal
-  private readonly sendFrame: (res: Partial<Response>) => number
-  private readonly onEnd: () => void
   private wake?: () => void
   private cancelled: boolean
+  private ended: boolean
 
-  constructor (id: number, credit: number, signal: AbortSignal, sendFrame: (res: Partial<Response>) => number, onEnd: () => void) {
-    this.id = id
-    this.credit = credit
-    this.signal = signal
-    this.sendFrame = sendFrame
-    this.onEnd = onEnd
+  constructor (init: AnswerStreamInit) {
+    this.init = init
+    this.id = init.id
+    this.credit = init.credit
     this.cancelled = false
+    this.ended = false
   }
 
-  /** The caller stopped reading or the stream closed */
+  /** The caller stopped reading, the stream closed or the answer ended */
   get stopped (): boolean {
-    return this.cancelled || this.signal.aborted
+    return this.cancelled || this.ended || this.init.signal.aborted
   }
 
   grant (bytes: number): void {
-    this.credit += bytes
+    this.credit = Math.min(this.credit + bytes, this.init.maxCredit)
     this.wake?.()
   }
 
@@ -418,44 +571,93 @@ export class AnswerStream {
   }
 
   /**
-   * Send one frame of entries, first waiting until the caller has credit.
-   * Returns false when the caller is gone and the handler should stop.
+   * Send one frame of entries, first waiting until the caller has credit and
+   * has read what was queued for it. Returns false when the answer is over
+   * (the caller is gone, cancelled, timed out, or the frame was too large)
+   * and the handler should stop.
    */
   async send (entries: Response['entries']): Promise<boolean> {
-    while (this.credit <= 0 && !this.stopped) {
-      await new Promise<void>(resolve => {
-        const onAbort = (): void => { resolve() }
-        this.wake = () => {
-          this.signal.removeEventListener('abort', onAbort)
-          resolve()
-        }
-        this.signal.addEventListener('abort', onAbort, { once: true })
-      })
-      this.wake = undefined
+    if (!this.stopped && !this.ready()) {
+      await this.waitForReader()
     }
 
     if (this.stopped) {
-      this.onEnd()
+      this.finish()
       return false
     }
 
     // debit exactly what the caller credits back (the encoded frame), or an
     // estimate that is off by a byte per entry leaks credit until the answer stalls
-    this.credit -= this.sendFrame({ status: Response.Status.OK, entries })
+    const sent = this.init.sendFrame({ status: Response.Status.OK, entries })
+
+    if (sent < 0) {
+      this.finish()
+      return false
+    }
+
+    this.credit -= sent
     return true
   }
 
   /** The last frame */
   end (entries: Response['entries'] = []): void {
-    this.onEnd()
+    const send = !this.stopped
+    this.finish()
 
-    if (!this.stopped) {
-      this.sendFrame({ status: Response.Status.OK, entries, done: true })
+    if (send) {
+      this.init.sendFrame({ status: Response.Status.OK, entries, done: true })
     }
   }
 
   /** Stop tracking without sending (the handler failed; the error answer follows) */
   close (): void {
-    this.onEnd()
+    this.finish()
+  }
+
+  private finish (): void {
+    if (!this.ended) {
+      this.ended = true
+      this.init.onEnd()
+    }
+  }
+
+  private ready (): boolean {
+    return this.credit > 0 && this.init.writer.queuedBytes < this.init.maxQueuedBytes
+  }
+
+  private async waitForReader (): Promise<void> {
+    const { signal, writer, timeout } = this.init
+    let timedOut = false
+
+    await new Promise<void>(resolve => {
+      const check = (): void => {
+        if (this.stopped || this.ready()) {
+          done()
+        }
+      }
+      const done = (): void => {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', done)
+        stopProgress()
+        this.wake = undefined
+        resolve()
+      }
+      const timer = setTimeout(() => {
+        timedOut = true
+        done()
+      }, timeout)
+      const stopProgress = writer.onProgress(check)
+      signal.addEventListener('abort', done, { once: true })
+      this.wake = check
+    })
+
+    if (timedOut && !this.stopped) {
+      this.init.sendFrame({
+        status: Response.Status.UNAVAILABLE,
+        message: `the reader took none of the answer for ${timeout} ms; the owner abandoned it`,
+        done: true
+      })
+      this.finish()
+    }
   }
 }
