@@ -22,6 +22,7 @@ export class FrameWriter {
   private scheduled: boolean
   private draining: boolean
   private failed: boolean
+  private ending: boolean
   private readonly progress: Set<() => void>
 
   constructor (stream: Stream, onError: (err: Error) => void) {
@@ -32,6 +33,7 @@ export class FrameWriter {
     this.scheduled = false
     this.draining = false
     this.failed = false
+    this.ending = false
     this.progress = new Set()
 
     // bytes leave the stream's own buffer on drain, and it reports idle when empty
@@ -55,8 +57,21 @@ export class FrameWriter {
     return () => { this.progress.delete(fn) }
   }
 
+  /**
+   * Close the write side once everything written so far is handed to the
+   * stream: answers queued just before are not lost to the close
+   */
+  end (): void {
+    if (this.ending || this.failed) {
+      return
+    }
+
+    this.ending = true
+    this.closeIfFlushed()
+  }
+
   write (body: Uint8Array): void {
-    if (this.failed) {
+    if (this.failed || this.ending) {
       return
     }
 
@@ -76,10 +91,22 @@ export class FrameWriter {
     }
   }
 
+  private closeIfFlushed (): void {
+    if (!this.ending || this.failed || this.scheduled || this.draining || this.pending.byteLength > 0) {
+      return
+    }
+
+    this.failed = true
+    this.stream.close().catch((err: Error) => {
+      this.stream.abort(err)
+    })
+  }
+
   private readonly flush = (): void => {
     this.scheduled = false
 
     if (this.draining || this.failed || this.pending.byteLength === 0) {
+      this.closeIfFlushed()
       return
     }
 
@@ -105,9 +132,12 @@ export class FrameWriter {
           this.draining = false
           this.flush()
           this.notify()
+          this.closeIfFlushed()
         }, (err: Error) => {
           this.fail(err)
         })
+      } else {
+        this.closeIfFlushed()
       }
     } catch (err: any) {
       this.fail(err)

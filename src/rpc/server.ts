@@ -475,9 +475,7 @@ class InboundSession {
       return
     }
 
-    this.stream.close().catch((err: Error) => {
-      this.stream.abort(err)
-    })
+    this.writer.end()
   }
 }
 
