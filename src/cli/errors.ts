@@ -16,7 +16,11 @@ export const EXIT = {
   /** A config or key file is missing, unreadable or invalid */
   CONFIG: 3,
   /** `get` found no value for a key */
-  NOT_FOUND: 4
+  NOT_FOUND: 4,
+  /** Stopped by SIGINT (128 + 2, as a shell reports it) */
+  SIGINT: 130,
+  /** Stopped by SIGTERM (128 + 15) */
+  SIGTERM: 143
 } as const
 
 /**
@@ -48,6 +52,19 @@ export class UsageError extends CliError {
   constructor (message: string, command?: string) {
     super(message, EXIT.USAGE)
     this.command = command
+  }
+}
+
+/**
+ * Output stopped because the process received SIGINT or SIGTERM: nothing to
+ * print, only the exit code
+ */
+export class InterruptedError extends CliError {
+  static override name = 'InterruptedError'
+  override name = InterruptedError.name
+
+  constructor (signal: 'SIGINT' | 'SIGTERM') {
+    super(`interrupted by ${signal}`, EXIT[signal])
   }
 }
 

@@ -16,8 +16,8 @@ import { put } from './commands/put.js'
 import { rm } from './commands/rm.js'
 import { serve } from './commands/serve.js'
 import { status } from './commands/status.js'
-import { CliError, EXIT, UsageError, codeOf } from './errors.js'
-import { flush, processIO, write } from './io.js'
+import { CliError, EXIT, InterruptedError, UsageError, codeOf } from './errors.js'
+import { flush, processIO, stopWrites, write } from './io.js'
 import type { Command } from './args.js'
 import type { CliIO } from './io.js'
 
@@ -81,6 +81,11 @@ export async function run (argv: string[] = process.argv.slice(2)): Promise<void
   // write() notices the closed stream and the command stops
   process.stdout.on('error', () => {})
 
+  // serve shuts down on signals its own way
+  if (argv[0] !== serve.name) {
+    stopOnSignals()
+  }
+
   const code = await main(argv)
   process.exitCode = code
   await flush(process.stderr)
@@ -88,6 +93,28 @@ export async function run (argv: string[] = process.argv.slice(2)): Promise<void
   // libp2p may leave timers behind after stop(); they must not keep a
   // finished command alive, but let pending output drain first
   setTimeout(() => process.exit(code), 100).unref()
+}
+
+/**
+ * On SIGINT or SIGTERM, a client command ends at a line boundary: no write
+ * starts any more, the ones queued (whole lines) drain, and the process
+ * exits with 130 or 143. Killed outright instead, the process would leave
+ * half a line in a pipe. A second signal exits at once.
+ */
+function stopOnSignals (): void {
+  let stopping = false
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
+    if (stopping) {
+      process.exit(EXIT[signal])
+    }
+
+    stopping = true
+    stopWrites(process.stdout, signal)
+    void Promise.all([flush(process.stdout), flush(process.stderr)]).then(() => process.exit(EXIT[signal]))
+  }
+
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
 }
 
 function findCommand (name: string): Command {
@@ -107,6 +134,11 @@ function findCommand (name: string): Command {
 async function report (err: unknown, io: CliIO): Promise<number> {
   if (codeOf(err) === 'EPIPE') {
     return EXIT.OK
+  }
+
+  // the signal handler exits once the output is flushed; nothing to add to it
+  if (err instanceof InterruptedError) {
+    return err.exitCode
   }
 
   if (err instanceof UsageError) {

@@ -5,8 +5,11 @@
 
 import { once } from 'node:events'
 import { createReadStream } from 'node:fs'
-import { createInterface } from 'node:readline'
+import { CliError, EXIT, InterruptedError, messageOf } from './errors.js'
 import type { Readable, Writable } from 'node:stream'
+
+/** Streams that take no more writes, and the signal that stopped them */
+const stopped = new WeakMap<Writable, 'SIGINT' | 'SIGTERM'>()
 
 /**
  * The streams and environment of one command run
@@ -28,10 +31,25 @@ export function processIO (): CliIO {
 }
 
 /**
+ * Refuse every later write to `stream` with an InterruptedError. What was
+ * written before is whole (lines are written whole), so output that stops
+ * here never ends mid-line.
+ */
+export function stopWrites (stream: Writable, signal: 'SIGINT' | 'SIGTERM'): void {
+  stopped.set(stream, signal)
+}
+
+/**
  * Write and wait while the stream's buffer is full, so a large output to a
  * slow reader does not pile up in memory
  */
 export async function write (stream: Writable, data: string | Uint8Array): Promise<void> {
+  const signal = stopped.get(stream)
+
+  if (signal != null) {
+    throw new InterruptedError(signal)
+  }
+
   if (stream.destroyed) {
     throw Object.assign(new Error('the output was closed'), { code: 'EPIPE' })
   }
@@ -92,19 +110,41 @@ export class LineWriter {
 }
 
 /**
- * The lines of a file, or of stdin when `file` is undefined or `-`. Trailing
- * `\r` is dropped, so files written on Windows read the same.
+ * The lines of a file, or of stdin when `file` is undefined or `-`. Lines
+ * end at LF; a CR before it is dropped, so files written on Windows read the
+ * same. Nothing else ends a line (readline would also split at a lone CR and
+ * at U+2028/U+2029, which a JSON-quoted key may hold). A read error is
+ * thrown as a CliError naming the input.
  */
 export async function * readLines (io: CliIO, file?: string): AsyncGenerator<string> {
-  const input = file == null || file === '-' ? io.stdin : createReadStream(file)
-  const lines = createInterface({ input, crlfDelay: Infinity })
+  const input: Readable = file == null || file === '-' ? io.stdin : createReadStream(file)
+  const decoder = new TextDecoder()
+  const line = (text: string): string => text.endsWith('\r') ? text.slice(0, -1) : text
+  let rest = ''
 
   try {
-    for await (const line of lines) {
-      yield line
+    for await (const chunk of input) {
+      const text = rest + (typeof chunk === 'string' ? chunk : decoder.decode(chunk as Uint8Array, { stream: true }))
+      let start = 0
+
+      for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+        yield line(text.slice(start, end))
+        start = end + 1
+      }
+
+      rest = text.slice(start)
     }
+  } catch (err) {
+    throw new CliError(`cannot read ${file == null || file === '-' ? 'stdin' : file}: ${messageOf(err)}`, EXIT.FAILED, { cause: err })
   } finally {
-    lines.close()
+    // a reader that stops early leaves the file open otherwise
+    input.destroy()
+  }
+
+  rest += decoder.decode()
+
+  if (rest !== '') {
+    yield line(rest)
   }
 }
 

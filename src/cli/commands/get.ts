@@ -3,9 +3,9 @@ import { resolve } from 'node:path'
 import { NotFoundError } from 'interface-store'
 import { CONFIG_OPTION, PROGRAM, TIMEOUT_OPTION, configPath, integerOption, stringOption } from '../args.js'
 import { withClient } from '../client.js'
-import { CliError, EXIT, UsageError, codeOf, messageOf } from '../errors.js'
+import { CliError, EXIT, UsageError } from '../errors.js'
 import { LineWriter, readLines, write } from '../io.js'
-import { parseKey, valueAsLine } from '../keys.js'
+import { formatKey, parseKey, parseKeyLine, valueAsLine } from '../keys.js'
 import type { Command } from '../args.js'
 import type { CliIO } from '../io.js'
 import type { ClusterDatastore } from '../../datastore/cluster-datastore.js'
@@ -26,8 +26,9 @@ Print the value of KEY to stdout, byte for byte (no newline is added), or
 write it to --output FILE. Exits 4 if KEY has no value.
 
 With --batch, read keys one per line from --file FILE or stdin and print
-"KEY VALUE" lines in the same order - the format put --batch reads. Keys
-without a value are reported on stderr and the exit code is then 4; values
+"KEY VALUE" lines in the same order - the format put --batch reads. A key
+with spaces, tabs, line breaks or control characters is printed (and read) as
+a JSON string, e.g. "/my key". Keys without a value are reported on stderr and the exit code is then 4; values
 that are not one line of UTF-8 text are reported and skipped (exit code 1;
 read them with get KEY).`,
   options: {
@@ -89,6 +90,7 @@ async function getBatch (store: ClusterDatastore, io: CliIO, source: string | un
   const out = new LineWriter(io.stdout)
   let missing = 0
   let unprintable = 0
+  let skipped = 0
   let window: Array<{ key: Key, value: Promise<Uint8Array> }> = []
 
   const drain = async (): Promise<void> => {
@@ -98,15 +100,15 @@ async function getBatch (store: ClusterDatastore, io: CliIO, source: string | un
 
         if (line == null) {
           unprintable++
-          io.stderr.write(`${key.toString()}: the value is not one line of UTF-8 text, skipped (read it with get ${key.toString()})\n`)
+          io.stderr.write(`${formatKey(key)}: the value is not one line of UTF-8 text, skipped (read it with get ${shellWord(key.toString())})\n`)
           continue
         }
 
-        await out.line(`${key.toString()} ${line}`)
+        await out.line(`${formatKey(key)} ${line}`)
       } catch (err) {
         if (err instanceof NotFoundError || (err as Error | undefined)?.name === 'NotFoundError') {
           missing++
-          io.stderr.write(`not found: ${key.toString()}\n`)
+          io.stderr.write(`not found: ${formatKey(key)}\n`)
           continue
         }
 
@@ -119,30 +121,33 @@ async function getBatch (store: ClusterDatastore, io: CliIO, source: string | un
 
   let n = 0
 
-  try {
-    for await (const line of readLines(io, source)) {
-      n++
+  for await (const line of readLines(io, source)) {
+    n++
+    let key: Key | undefined
 
-      if (line.trim() === '') {
-        continue
+    try {
+      key = parseKeyLine(line, n)
+    } catch (err) {
+      if (!(err instanceof CliError)) {
+        throw err
       }
 
-      const key = parseKey(line.trim(), `line ${n}`)
-      const value = store.get(key)
-      // awaited in order by drain(); a rejection must not count as unhandled meanwhile
-      value.catch(() => {})
-      window.push({ key, value })
-
-      if (window.length >= BATCH_WINDOW) {
-        await drain()
-      }
-    }
-  } catch (err) {
-    if (err instanceof CliError || codeOf(err) == null) {
-      throw err
+      skipped++
+      io.stderr.write(`${err.message}; skipped\n`)
     }
 
-    throw new CliError(`cannot read ${source ?? 'stdin'}: ${messageOf(err)}`, EXIT.FAILED)
+    if (key == null) {
+      continue
+    }
+
+    const value = store.get(key)
+    // awaited in order by drain(); a rejection must not count as unhandled meanwhile
+    value.catch(() => {})
+    window.push({ key, value })
+
+    if (window.length >= BATCH_WINDOW) {
+      await drain()
+    }
   }
 
   await drain()
@@ -152,5 +157,10 @@ async function getBatch (store: ClusterDatastore, io: CliIO, source: string | un
     return EXIT.NOT_FOUND
   }
 
-  return unprintable > 0 ? EXIT.FAILED : EXIT.OK
+  return unprintable > 0 || skipped > 0 ? EXIT.FAILED : EXIT.OK
+}
+
+/** `text` as one word for a POSIX shell, for a command line to copy */
+function shellWord (text: string): string {
+  return /^[\w/.:@%+=,-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`
 }

@@ -2,6 +2,7 @@ import { CONFIG_OPTION, PROGRAM, TIMEOUT_OPTION, configPath, integerOption } fro
 import { withClient } from '../client.js'
 import { EXIT } from '../errors.js'
 import { count, LineWriter, write } from '../io.js'
+import { formatKey } from '../keys.js'
 import type { Command } from '../args.js'
 import type { CliIO } from '../io.js'
 
@@ -14,7 +15,9 @@ export const ls: Command = {
   usage: 'ls --config CLIENT_CONFIG [PREFIX] [--count] [--unsorted]',
   description: `
 Print every key of the cluster that starts with PREFIX (default: all keys),
-one per line, sorted. PREFIX is a string prefix of the key: "users" and
+one per line, sorted. A key with spaces, tabs, line breaks or control
+characters is printed as a JSON string ("/my key"), which get --batch and
+rm --batch read back as the same key. PREFIX is a string prefix of the key: "users" and
 "/users" both match /users/1 and /usersettings. Every node must answer;
 if one is down, ls fails naming it.`,
   options: {
@@ -49,7 +52,7 @@ async function runLs (args: Parameters<Command['run']>[0], io: CliIO): Promise<n
 
     if (args.values.unsorted === true) {
       for await (const key of keys) {
-        await out.line(key.toString())
+        await out.line(formatKey(key))
       }
     } else {
       const all: string[] = []
@@ -58,10 +61,11 @@ async function runLs (args: Parameters<Command['run']>[0], io: CliIO): Promise<n
         all.push(key.toString())
       }
 
+      // by the key itself, not its printed form: quoting must not move a key
       all.sort()
 
       for (const key of all) {
-        await out.line(key)
+        await out.line(formatKey(key))
       }
     }
 

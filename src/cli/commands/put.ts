@@ -2,11 +2,11 @@ import { resolve } from 'node:path'
 import { CONFIG_OPTION, PROGRAM, TIMEOUT_OPTION, configPath, integerOption, stringOption } from '../args.js'
 import { withClient } from '../client.js'
 import { CliError, EXIT, UsageError, messageOf } from '../errors.js'
-import { count, keysWord, readAll, readLines, write } from '../io.js'
-import { parseKey, parseLine } from '../keys.js'
+import { parsePairLine, reportBatch, writeBatch } from '../batch.js'
+import { readAll, readLines } from '../io.js'
+import { parseKey } from '../keys.js'
 import type { Command } from '../args.js'
 import type { CliIO } from '../io.js'
-import type { Pair } from 'interface-datastore'
 
 /**
  * `put`: store one value, or many `KEY VALUE` lines
@@ -21,9 +21,12 @@ or of stdin ("-" as VALUE also reads stdin). Keys are datastore keys:
 "users/1" and "/users/1" are the same key.
 
 With --batch, read lines "KEY VALUE" (the key runs to the first space or tab,
-the value is the rest of the line, as UTF-8 text) from --file FILE or stdin and
-store them all, grouped per node; prints the number stored. Empty lines are
-skipped.`,
+or is a JSON string such as "/my key"; the value is the rest of the line, as
+UTF-8 text) from --file FILE or stdin and store them all, grouped per node;
+prints the number stored. Empty lines are ignored; a line that is not
+"KEY VALUE" is reported and skipped (exit code 1). If a node fails, put stops:
+every key of the input that was not stored is printed on stderr as
+"failed: KEY", and the exit code is 1.`,
   options: {
     config: CONFIG_OPTION,
     file: { type: 'string', short: 'f', arg: 'FILE', help: 'read the value (or, with --batch, the lines) from FILE; "-" is stdin' },
@@ -53,8 +56,8 @@ async function runPut (args: Parameters<Command['run']>[0], io: CliIO): Promise<
     const source = input == null || input === '-' ? undefined : resolve(io.cwd, input)
 
     return withClient(file, io, timeout, async ({ store }) => {
-      await write(io.stdout, `stored ${keysWord(await count(store.putMany(batchLines(io, source))))}\n`)
-      return EXIT.OK
+      const result = await writeBatch(io, { lines: readLines(io, source), parse: parsePairLine }, pair => pair.key, pairs => store.putMany(pairs))
+      return reportBatch(io, 'stored', result)
     })
   }
 
@@ -92,26 +95,3 @@ async function runPut (args: Parameters<Command['run']>[0], io: CliIO): Promise<
     return EXIT.OK
   })
 }
-
-async function * batchLines (io: CliIO, file?: string): AsyncGenerator<Pair> {
-  let n = 0
-
-  try {
-    for await (const line of readLines(io, file)) {
-      n++
-
-      if (line === '') {
-        continue
-      }
-
-      yield parseLine(line, n)
-    }
-  } catch (err) {
-    if (err instanceof CliError) {
-      throw err
-    }
-
-    throw new CliError(`cannot read ${file ?? 'stdin'}: ${messageOf(err)}`, EXIT.FAILED)
-  }
-}
-

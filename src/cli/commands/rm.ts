@@ -1,12 +1,12 @@
 import { resolve } from 'node:path'
 import { CONFIG_OPTION, PROGRAM, TIMEOUT_OPTION, configPath, integerOption, stringOption } from '../args.js'
 import { withClient } from '../client.js'
-import { CliError, EXIT, UsageError, messageOf } from '../errors.js'
-import { count, keysWord, readLines, write } from '../io.js'
-import { parseKey } from '../keys.js'
+import { reportBatch, writeBatch } from '../batch.js'
+import { EXIT, UsageError } from '../errors.js'
+import { readLines } from '../io.js'
+import { parseKey, parseKeyLine } from '../keys.js'
 import type { Command } from '../args.js'
 import type { CliIO } from '../io.js'
-import type { Key } from 'interface-datastore'
 
 /**
  * `rm`: delete keys
@@ -18,8 +18,12 @@ export const rm: Command = {
   description: `
 Delete the given keys. Deleting a key that has no value is not an error.
 
-With --batch, read the keys one per line from --file FILE or stdin, and print
-how many were deleted.`,
+With --batch, read the keys one per line (bare, or as JSON strings such as
+"/my key", the form ls prints keys with spaces in) from --file FILE or stdin,
+and print how many were deleted.
+
+If a node fails, rm stops: every key given that was not deleted is printed on
+stderr as "failed: KEY", and the exit code is 1.`,
   options: {
     config: CONFIG_OPTION,
     batch: { type: 'boolean', short: 'b', help: 'read the keys one per line' },
@@ -47,8 +51,8 @@ async function runRm (args: Parameters<Command['run']>[0], io: CliIO): Promise<n
     const source = input == null || input === '-' ? undefined : resolve(io.cwd, input)
 
     return withClient(file, io, timeout, async ({ store }) => {
-      await write(io.stdout, `deleted ${keysWord(await count(store.deleteMany(keyLines(io, source))))}\n`)
-      return EXIT.OK
+      const result = await writeBatch(io, { lines: readLines(io, source), parse: parseKeyLine }, key => key, keys => store.deleteMany(keys))
+      return reportBatch(io, 'deleted', result)
     })
   }
 
@@ -60,37 +64,18 @@ async function runRm (args: Parameters<Command['run']>[0], io: CliIO): Promise<n
     throw new UsageError('missing KEY', 'rm')
   }
 
-  const keys = args.positionals.map((text, i) => parseKey(text, `KEY ${i + 1}`, 'rm'))
+  // checked before connecting: a bad argument is a usage error, not a failed key
+  args.positionals.forEach((text, i) => parseKey(text, `KEY ${i + 1}`, 'rm'))
 
   return withClient(file, io, timeout, async ({ store }) => {
-    if (keys.length === 1) {
-      await store.delete(keys[0])
-    } else {
-      for await (const _ of store.deleteMany(keys)) {
-        // drained for its effect
-      }
+    const input = { lines: args.positionals, parse: (text: string, n: number) => parseKey(text, `KEY ${n}`) }
+    const result = await writeBatch(io, input, key => key, keys => store.deleteMany(keys))
+
+    // quiet on success, as rm is; a failure names each key left
+    if (result.error != null) {
+      throw result.error
     }
 
     return EXIT.OK
   })
-}
-
-async function * keyLines (io: CliIO, file?: string): AsyncGenerator<Key> {
-  let n = 0
-
-  try {
-    for await (const line of readLines(io, file)) {
-      n++
-
-      if (line.trim() !== '') {
-        yield parseKey(line.trim(), `line ${n}`)
-      }
-    }
-  } catch (err) {
-    if (err instanceof CliError) {
-      throw err
-    }
-
-    throw new CliError(`cannot read ${file ?? 'stdin'}: ${messageOf(err)}`, EXIT.FAILED)
-  }
 }
