@@ -1,0 +1,97 @@
+/**
+ * Until replication lands, a slot is served only by its primary. A table may
+ * already list several owners: the caller routes to the first, and an owner
+ * listed after it refuses with MOVED rather than acknowledge a write no read
+ * would ever see.
+ */
+import { lpStream } from '@libp2p/utils'
+import { Key } from 'interface-datastore'
+import { afterEach, describe, expect, it } from 'vitest'
+import { PROTOCOL, SlotTable, keySlot } from '../../src/index.js'
+import { Request, Response } from '../../src/pb/message.js'
+import { createCluster, localKeys } from '../utils/cluster.js'
+import type { ClusterNode, TestCluster } from '../utils/cluster.js'
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+/** The same ranges, with `primary` put first in `replica`'s ranges and `replica` kept second */
+function withPrimary (table: SlotTable, epoch: number, replica: ClusterNode, primary: ClusterNode): SlotTable {
+  return SlotTable.fromRanges({
+    epoch,
+    ranges: table.ranges.map(r => ({
+      start: r.start,
+      end: r.end,
+      owners: r.owners[0].equals(replica.libp2p.peerId) ? [primary.libp2p.peerId, replica.libp2p.peerId] : [...r.owners]
+    })),
+    peers: table.peers.map(p => ({ id: p.id, addrs: [...p.addrs] }))
+  })
+}
+
+describe('owner roles', () => {
+  let cluster: TestCluster
+
+  afterEach(async () => {
+    await cluster?.stop()
+  })
+
+  /** A key whose slot `node` was primary of in the first table */
+  function keyOf (node: ClusterNode, prefix: string): Key {
+    for (let i = 0; ; i++) {
+      const key = new Key(`${prefix}/${i}`)
+      if (cluster.table.primary(keySlot(key)).equals(node.libp2p.peerId)) return key
+    }
+  }
+
+  it('a caller on an older table is redirected from a replica to the primary', async () => {
+    cluster = await createCluster({ nodes: 3, clients: 1 })
+    const [a, b] = cluster.nodes
+    const t2 = withPrimary(cluster.table, 2, b, a)
+    a.store.updateSlotTable(t2)
+    b.store.updateSlotTable(t2)
+
+    // the client (epoch 1) sends this key to b, a replica of its slot under epoch 2
+    const key = keyOf(b, '/roles/older')
+    await cluster.clients[0].store.put(key, enc.encode('kept'))
+
+    expect(cluster.clients[0].store.slots.epoch).toBe(2)
+    expect(await localKeys(a.local)).toContain(key.toString())
+    expect(await localKeys(b.local)).not.toContain(key.toString())
+    expect(dec.decode(await cluster.nodes[2].store.get(key))).toBe('kept')
+  })
+
+  it('a replica refuses reads and writes with MOVED naming the primary, and stores nothing', async () => {
+    cluster = await createCluster({ nodes: 3, clients: 1 })
+    const [a, b] = cluster.nodes
+    const t2 = withPrimary(cluster.table, 2, b, a)
+
+    for (const node of [...cluster.nodes, ...cluster.clients]) {
+      node.store.updateSlotTable(t2)
+    }
+
+    const key = keyOf(b, '/roles/same')
+    const lp = lpStream(await cluster.clients[0].libp2p.dialProtocol(b.libp2p.peerId, PROTOCOL))
+
+    for (const [id, req] of [
+      [1, { type: Request.Type.PUT, key: key.uint8Array() as Uint8Array<ArrayBuffer>, value: enc.encode('lost?') }],
+      [2, { type: Request.Type.GET, key: key.uint8Array() as Uint8Array<ArrayBuffer> }],
+      [3, { type: Request.Type.BATCH, keys: [key.uint8Array() as Uint8Array<ArrayBuffer>] }]
+    ] as const) {
+      await lp.write(Request.encode({ id, epoch: 2, ...req }))
+      const res = Response.decode(await lp.read())
+      expect(res.status, `request ${id}`).toBe(Response.Status.MOVED)
+      expect(res.message).toContain(a.libp2p.peerId.toString())
+      expect(res.message).toMatch(/replica/)
+    }
+
+    expect(await localKeys(b.local)).toEqual([])
+
+    // through the API every node routes to the primary
+    await cluster.clients[0].store.put(key, enc.encode('v'))
+    expect(await localKeys(a.local)).toContain(key.toString())
+    expect(await localKeys(b.local)).toEqual([])
+    // and a query counts the slot once, on its primary
+    expect(await cluster.nodes[2].store.countKeys(a.libp2p.peerId)).toBe(1)
+    expect(await cluster.nodes[2].store.countKeys(b.libp2p.peerId)).toBe(0)
+  })
+})
