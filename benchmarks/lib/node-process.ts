@@ -121,12 +121,13 @@ async function main (): Promise<void> {
       let held = 0
       let n = 0
       let keys = 0
-      const ownership = store.ownership
+      const table = store.slots
+      const self = store.self
 
       while (held < args.bytes) {
         const key = new Key(`${args.prefix}/${(n++).toString(36).padStart(8, '0')}`)
 
-        if (!ownership.isPrimary(keySlot(key))) {
+        if (!table.primary(keySlot(key)).equals(self)) {
           continue
         }
 

@@ -66,7 +66,7 @@ describe('keys', () => {
           [2, { type: Request.Type.BATCH, puts: [{ key: enc.encode('/fine/one'), value: enc.encode('x'), missing: false }, { key: key as Uint8Array<ArrayBuffer>, value: enc.encode('x'), missing: false }] }],
           [3, { type: Request.Type.DELETE, key: key as Uint8Array<ArrayBuffer> }],
           [4, { type: Request.Type.GET, key: key as Uint8Array<ArrayBuffer> }]
-        ] as const) {
+        ] as Array<[number, Partial<Request>]>) {
           const res = await ask(lp, { id, ...req })
           expect(res.status, `request ${id}`).toBe(Response.Status.BAD_REQUEST)
           expect(res.message).toMatch(message)

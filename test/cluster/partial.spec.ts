@@ -11,7 +11,7 @@ import { PartialWriteError, keySlot } from '../../src/index.js'
 import { createCluster, localKeys } from '../utils/cluster.js'
 import type { ClusterNode, TestCluster } from '../utils/cluster.js'
 import type { Batch, Pair } from 'interface-datastore'
-import type { AbortOptions } from 'interface-store'
+import type { AbortOptions } from '@libp2p/interface'
 
 const enc = new TextEncoder()
 const MAX = 64 * 1024
@@ -160,7 +160,7 @@ describe('exact partial results of many-key writes', () => {
       batch.put(key, enc.encode('v'))
     }
 
-    const err = await batch.commit().then(() => undefined, (e: any) => e)
+    const err = await Promise.resolve(batch.commit()).then(() => undefined, (e: any) => e)
 
     expect(err).toBeInstanceOf(PartialWriteError)
     const failed = (err as PartialWriteError).failed.map(k => k.toString()).sort()

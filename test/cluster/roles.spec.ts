@@ -76,7 +76,7 @@ describe('owner roles', () => {
       [1, { type: Request.Type.PUT, key: key.uint8Array() as Uint8Array<ArrayBuffer>, value: enc.encode('lost?') }],
       [2, { type: Request.Type.GET, key: key.uint8Array() as Uint8Array<ArrayBuffer> }],
       [3, { type: Request.Type.BATCH, keys: [key.uint8Array() as Uint8Array<ArrayBuffer>] }]
-    ] as const) {
+    ] as Array<[number, Partial<Request>]>) {
       await lp.write(Request.encode({ id, epoch: 2, ...req }))
       const res = Response.decode(await lp.read())
       expect(res.status, `request ${id}`).toBe(Response.Status.MOVED)
