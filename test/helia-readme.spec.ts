@@ -31,8 +31,8 @@ const FILE_SIZE = 3 * 1024 * 1024 + 5
 
 /** The ```ts blocks of one `## ` section of a markdown file */
 function codeBlocks (markdown: string, heading: string): string[] {
-  const start = markdown.indexOf(`\n## ${heading}\n`)
-  expect(start, `README.md has a "## ${heading}" section`).toBeGreaterThan(-1)
+  const start = `\n${markdown}`.indexOf(`\n## ${heading}\n`)
+  expect(start, `a "## ${heading}" section`).toBeGreaterThan(-1)
   const next = markdown.indexOf('\n## ', start + 1)
   const section = markdown.slice(start, next === -1 ? undefined : next)
   return [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map(m => m[1])
@@ -158,6 +158,9 @@ describe('the README\'s Helia wiring, run as written', () => {
     const [wiring, joinBlock] = codeBlocks(readme, 'Use with Helia')
     expect(wiring).toContain('cluster.service')
     expect(joinBlock).toContain('cluster.join(tableJson)')
+    // docs/helia.md shows the same code, so it cannot drift from what runs here
+    const docs = await readFile(join(root, 'docs/helia.md'), 'utf8')
+    expect(codeBlocks(docs, 'Use with Helia').slice(0, 2)).toEqual([wiring, joinBlock])
 
     const code = wiring.replaceAll("from 'datastore-cluster'", `from '${join(root, 'src/index.ts')}'`) + harness(joinBlock)
     nodes.push(...await Promise.all([0, 1].map(async () => ReadmeNode.start(code))))

@@ -214,8 +214,22 @@ export class SharedPinsDatastore extends BaseDatastore implements Startable {
 
   /** @internal */
   override async * _allKeys (q: KeyQuery, options?: AbortOptions): AsyncGenerator<Key> {
-    for await (const pair of this._all({ prefix: q.prefix }, options)) {
-      yield pair.key
+    for (const part of this.split(q.prefix)) {
+      if (part.store === this.shared && this.records != null && part.prefix?.startsWith(PINNED_BLOCK) === true) {
+        for await (const pair of this.records.query(part.prefix, options)) {
+          yield pair.key
+        }
+
+        continue
+      }
+
+      for await (const key of part.store.queryKeys({ prefix: part.prefix }, options)) {
+        if (part.store === this.own && this.isShared(key)) {
+          continue
+        }
+
+        yield key
+      }
     }
   }
 
