@@ -134,7 +134,13 @@ export class Router {
 
     const current = this.components.ownership().table
 
-    if (res.table != null) {
+    if (res.table != null && res.table.epoch === current.epoch) {
+      // this node adopted that table while the request was out: retry as we are
+      return
+    }
+
+    // an older table is not even validated: that costs milliseconds for thousands of peers
+    if (res.table != null && res.table.epoch > current.epoch) {
       let table: SlotTable
 
       try {

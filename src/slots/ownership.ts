@@ -26,8 +26,15 @@ export class Ownership {
     this.primaries = table.ownerPeers()
     this.selfIndex = this.primaries.findIndex(p => p.equals(self))
 
+    // a validated table's owners are the very PeerId objects of its peer
+    // list, so an identity map finds them: no comparison per range and owner,
+    // which made adopting a table of thousands of owners take seconds
+    const indexOf = new Map<PeerId, number>()
+    this.primaries.forEach((peer, i) => indexOf.set(peer, i))
+    const primaryIndex = (peer: PeerId): number => indexOf.get(peer) ?? this.primaries.findIndex(p => p.equals(peer))
+
     for (const range of table.ranges) {
-      this.primaryOf.fill(this.primaries.findIndex(p => p.equals(range.owners[0])), range.start, range.end + 1)
+      this.primaryOf.fill(primaryIndex(range.owners[0]), range.start, range.end + 1)
       const index = range.owners.findIndex(o => o.equals(self))
 
       if (index !== -1) {

@@ -16,6 +16,11 @@ export async function handleTable (ctx: HandlerContext): Promise<Partial<Respons
     throw badRequest('a TABLE request must carry a table')
   }
 
+  if (ctx.req.table.epoch <= ctx.ownership.table.epoch) {
+    // not newer: not worth validating (a table of thousands of peers costs milliseconds)
+    return {}
+  }
+
   let table
 
   try {
