@@ -17,7 +17,7 @@ async function expectRefused (promise: Promise<unknown>): Promise<void> {
   const err = await promise.then(() => undefined, (e: any) => e)
   expect(err, 'the operation succeeded').toBeDefined()
   // several owners, or a many-key write (PartialWriteError): each owner's error
-  const errors = err instanceof AggregateError ? (err as AggregateError).errors : [err]
+  const errors = err instanceof AggregateError ? err.errors : [err]
   expect(errors.map((e: Error) => e.name)).toEqual(errors.map(() => 'UnauthorizedError'))
 }
 
