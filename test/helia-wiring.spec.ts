@@ -103,7 +103,11 @@ describe('heliaCluster()', () => {
 
     try {
       await helia.start()
+      // libp2p started without the service (as Helia's `config: 'merge'` leaves it): the error says so
+      await expect(byHand.blockstore.has((await block('unbound')).cid)).rejects.toThrow(/libp2p has not created heliaCluster\(\)\.service.*config: 'merge'/)
+
       await byHand.bind(helia.libp2p)
+      await expect(byHand.blockstore.has((await block('no table')).cid)).rejects.toThrow(/no slot table yet/)
 
       const table = SlotTable.even([
         { id: withService.helia.libp2p.peerId, addrs: withService.helia.libp2p.getMultiaddrs() },

@@ -325,15 +325,10 @@ class PinRecords {
       }
     }
 
-    const held: Uint8Array[] = []
+    const entries = [...listed]
+    const held = await Promise.all(entries.map(async ([pin, { writers }]) => this.isHeld(pin, writers, options)))
 
-    for (const [pin, { cid, writers }] of listed) {
-      if (await this.isHeld(pin, writers, options)) {
-        held.push(cid)
-      }
-    }
-
-    return held
+    return entries.filter((_, i) => held[i]).map(([, { cid }]) => cid)
   }
 
   /**
