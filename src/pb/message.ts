@@ -15,6 +15,10 @@ export interface Request {
   keysOnly: boolean
   credit: number
   table?: SlotTable
+  records: Record[]
+  clock: number
+  slotStart: number
+  slotEnd: number
 }
 
 export namespace Request {
@@ -29,7 +33,14 @@ export namespace Request {
     QUERY = 'QUERY',
     CREDIT = 'CREDIT',
     CANCEL = 'CANCEL',
-    TABLE = 'TABLE'
+    TABLE = 'TABLE',
+    REPLICA_GET = 'REPLICA_GET',
+    REPLICA_WRITE = 'REPLICA_WRITE',
+    REPLICA_GET_MANY = 'REPLICA_GET_MANY',
+    REPLICA_QUERY = 'REPLICA_QUERY',
+    PING = 'PING',
+    DIGESTS = 'DIGESTS',
+    SLOT_ENTRIES = 'SLOT_ENTRIES'
   }
 
   enum __TypeValues {
@@ -43,7 +54,14 @@ export namespace Request {
     QUERY = 7,
     CREDIT = 8,
     CANCEL = 9,
-    TABLE = 10
+    TABLE = 10,
+    REPLICA_GET = 11,
+    REPLICA_WRITE = 12,
+    REPLICA_GET_MANY = 13,
+    REPLICA_QUERY = 14,
+    PING = 15,
+    DIGESTS = 16,
+    SLOT_ENTRIES = 17
   }
 
   export namespace Type {
@@ -120,6 +138,28 @@ export namespace Request {
           SlotTable.codec().encode(obj.table, w)
         }
 
+        if (obj.records != null && obj.records.length > 0) {
+          for (const value of obj.records) {
+            w.uint32(98)
+            Record.codec().encode(value, w)
+          }
+        }
+
+        if ((obj.clock != null && obj.clock !== 0)) {
+          w.uint32(104)
+          w.uint64Number(obj.clock)
+        }
+
+        if ((obj.slotStart != null && obj.slotStart !== 0)) {
+          w.uint32(112)
+          w.uint32(obj.slotStart)
+        }
+
+        if ((obj.slotEnd != null && obj.slotEnd !== 0)) {
+          w.uint32(120)
+          w.uint32(obj.slotEnd)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -132,7 +172,11 @@ export namespace Request {
           keys: [],
           prefix: '',
           keysOnly: false,
-          credit: 0
+          credit: 0,
+          records: [],
+          clock: 0,
+          slotStart: 0,
+          slotEnd: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -197,6 +241,28 @@ export namespace Request {
               })
               break
             }
+            case 12: {
+              if (opts.limits?.records != null && obj.records.length === opts.limits.records) {
+                throw new MaxLengthError('Decode error - repeated field "records" had too many elements')
+              }
+
+              obj.records.push(Record.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.records$
+              }))
+              break
+            }
+            case 13: {
+              obj.clock = reader.uint64Number()
+              break
+            }
+            case 14: {
+              obj.slotStart = reader.uint32()
+              break
+            }
+            case 15: {
+              obj.slotEnd = reader.uint32()
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -208,7 +274,8 @@ export namespace Request {
       }, function * (reader, length, prefix, opts = {}) {
         const obj = {
           puts: 0,
-          keys: 0
+          keys: 0,
+          records: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -313,6 +380,45 @@ export namespace Request {
 
               break
             }
+            case 12: {
+              if (opts.limits?.records != null && obj.records === opts.limits.records) {
+                throw new MaxLengthError('Streaming decode error - repeated field "records" had too many elements')
+              }
+
+              for (const evt of Record.codec().stream(reader, reader.uint32(), `${prefix}.records[]`, {
+                limits: opts.limits?.records$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.records
+                }
+              }
+
+              obj.records++
+
+              break
+            }
+            case 13: {
+              yield {
+                field: `${prefix}.clock`,
+                value: reader.uint64Number()
+              }
+              break
+            }
+            case 14: {
+              yield {
+                field: `${prefix}.slotStart`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 15: {
+              yield {
+                field: `${prefix}.slotEnd`,
+                value: reader.uint32()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -364,6 +470,18 @@ export namespace Request {
 
   export interface RequestPutsMissingFieldEvent {
     field: '$.puts[].missing'
+    value: boolean
+    index: number
+  }
+
+  export interface RequestPutsVersionFieldEvent {
+    field: '$.puts[].version'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface RequestPutsTombstoneFieldEvent {
+    field: '$.puts[].tombstone'
     value: boolean
     index: number
   }
@@ -424,6 +542,45 @@ export namespace Request {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface RequestRecordsKeyFieldEvent {
+    field: '$.records[].key'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface RequestRecordsValueFieldEvent {
+    field: '$.records[].value'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface RequestRecordsVersionFieldEvent {
+    field: '$.records[].version'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface RequestRecordsTombstoneFieldEvent {
+    field: '$.records[].tombstone'
+    value: boolean
+    index: number
+  }
+
+  export interface RequestClockFieldEvent {
+    field: '$.clock'
+    value: number
+  }
+
+  export interface RequestSlotStartFieldEvent {
+    field: '$.slotStart'
+    value: number
+  }
+
+  export interface RequestSlotEndFieldEvent {
+    field: '$.slotEnd'
+    value: number
+  }
+
   export function encode (obj: Partial<Request>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Request.codec())
   }
@@ -432,7 +589,7 @@ export namespace Request {
     return decodeMessage(buf, Request.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Generator<RequestIdFieldEvent | RequestTypeFieldEvent | RequestEpochFieldEvent | RequestKeyFieldEvent | RequestValueFieldEvent | RequestPutsKeyFieldEvent | RequestPutsValueFieldEvent | RequestPutsMissingFieldEvent | RequestKeysFieldEvent | RequestPrefixFieldEvent | RequestKeysOnlyFieldEvent | RequestCreditFieldEvent | RequestTableEpochFieldEvent | RequestTableRangesStartFieldEvent | RequestTableRangesEndFieldEvent | RequestTableRangesOwnersFieldEvent | RequestTablePeersIdFieldEvent | RequestTablePeersAddrsFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Generator<RequestIdFieldEvent | RequestTypeFieldEvent | RequestEpochFieldEvent | RequestKeyFieldEvent | RequestValueFieldEvent | RequestPutsKeyFieldEvent | RequestPutsValueFieldEvent | RequestPutsMissingFieldEvent | RequestPutsVersionFieldEvent | RequestPutsTombstoneFieldEvent | RequestKeysFieldEvent | RequestPrefixFieldEvent | RequestKeysOnlyFieldEvent | RequestCreditFieldEvent | RequestTableEpochFieldEvent | RequestTableRangesStartFieldEvent | RequestTableRangesEndFieldEvent | RequestTableRangesOwnersFieldEvent | RequestTablePeersIdFieldEvent | RequestTablePeersAddrsFieldEvent | RequestRecordsKeyFieldEvent | RequestRecordsValueFieldEvent | RequestRecordsVersionFieldEvent | RequestRecordsTombstoneFieldEvent | RequestClockFieldEvent | RequestSlotStartFieldEvent | RequestSlotEndFieldEvent> {
     return streamMessage(buf, Request.codec(), opts)
   }
 }
@@ -441,6 +598,8 @@ export interface Entry {
   key?: Uint8Array<ArrayBuffer>
   value?: Uint8Array<ArrayBuffer>
   missing: boolean
+  version?: Uint8Array<ArrayBuffer>
+  tombstone: boolean
 }
 
 export namespace Entry {
@@ -468,12 +627,23 @@ export namespace Entry {
           w.bool(obj.missing)
         }
 
+        if (obj.version != null) {
+          w.uint32(34)
+          w.bytes(obj.version)
+        }
+
+        if ((obj.tombstone != null && obj.tombstone !== false)) {
+          w.uint32(40)
+          w.bool(obj.tombstone)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          missing: false
+          missing: false,
+          tombstone: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -492,6 +662,14 @@ export namespace Entry {
             }
             case 3: {
               obj.missing = reader.bool()
+              break
+            }
+            case 4: {
+              obj.version = reader.bytes()
+              break
+            }
+            case 5: {
+              obj.tombstone = reader.bool()
               break
             }
             default: {
@@ -530,6 +708,20 @@ export namespace Entry {
               }
               break
             }
+            case 4: {
+              yield {
+                field: `${prefix}.version`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.tombstone`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -557,6 +749,16 @@ export namespace Entry {
     value: boolean
   }
 
+  export interface EntryVersionFieldEvent {
+    field: '$.version'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface EntryTombstoneFieldEvent {
+    field: '$.tombstone'
+    value: boolean
+  }
+
   export function encode (obj: Partial<Entry>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Entry.codec())
   }
@@ -565,8 +767,165 @@ export namespace Entry {
     return decodeMessage(buf, Entry.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Entry>): Generator<EntryKeyFieldEvent | EntryValueFieldEvent | EntryMissingFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Entry>): Generator<EntryKeyFieldEvent | EntryValueFieldEvent | EntryMissingFieldEvent | EntryVersionFieldEvent | EntryTombstoneFieldEvent> {
     return streamMessage(buf, Entry.codec(), opts)
+  }
+}
+
+export interface Record {
+  key: Uint8Array<ArrayBuffer>
+  value?: Uint8Array<ArrayBuffer>
+  version: Uint8Array<ArrayBuffer>
+  tombstone: boolean
+}
+
+export namespace Record {
+  let _codec: Codec<Record>
+
+  export const codec = (): Codec<Record> => {
+    if (_codec == null) {
+      _codec = message<Record>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.key != null && obj.key.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.key)
+        }
+
+        if (obj.value != null) {
+          w.uint32(18)
+          w.bytes(obj.value)
+        }
+
+        if ((obj.version != null && obj.version.byteLength > 0)) {
+          w.uint32(26)
+          w.bytes(obj.version)
+        }
+
+        if ((obj.tombstone != null && obj.tombstone !== false)) {
+          w.uint32(32)
+          w.bool(obj.tombstone)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          key: uint8ArrayAlloc(0),
+          version: uint8ArrayAlloc(0),
+          tombstone: false
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.key = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.value = reader.bytes()
+              break
+            }
+            case 3: {
+              obj.version = reader.bytes()
+              break
+            }
+            case 4: {
+              obj.tombstone = reader.bool()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.key`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.value`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.version`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.tombstone`,
+                value: reader.bool()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface RecordKeyFieldEvent {
+    field: '$.key'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface RecordValueFieldEvent {
+    field: '$.value'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface RecordVersionFieldEvent {
+    field: '$.version'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface RecordTombstoneFieldEvent {
+    field: '$.tombstone'
+    value: boolean
+  }
+
+  export function encode (obj: Partial<Record>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, Record.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Record>): Record {
+    return decodeMessage(buf, Record.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Record>): Generator<RecordKeyFieldEvent | RecordValueFieldEvent | RecordVersionFieldEvent | RecordTombstoneFieldEvent> {
+    return streamMessage(buf, Record.codec(), opts)
   }
 }
 
@@ -580,6 +939,10 @@ export interface Response {
   entries: Entry[]
   done: boolean
   table?: SlotTable
+  record?: Record
+  records: Record[]
+  clock: number
+  digests?: Uint8Array<ArrayBuffer>
 }
 
 export namespace Response {
@@ -667,6 +1030,28 @@ export namespace Response {
           SlotTable.codec().encode(obj.table, w)
         }
 
+        if (obj.record != null) {
+          w.uint32(82)
+          Record.codec().encode(obj.record, w)
+        }
+
+        if (obj.records != null && obj.records.length > 0) {
+          for (const value of obj.records) {
+            w.uint32(90)
+            Record.codec().encode(value, w)
+          }
+        }
+
+        if ((obj.clock != null && obj.clock !== 0)) {
+          w.uint32(96)
+          w.uint64Number(obj.clock)
+        }
+
+        if (obj.digests != null) {
+          w.uint32(106)
+          w.bytes(obj.digests)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -678,7 +1063,9 @@ export namespace Response {
           message: '',
           exists: false,
           entries: [],
-          done: false
+          done: false,
+          records: [],
+          clock: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -731,6 +1118,30 @@ export namespace Response {
               })
               break
             }
+            case 10: {
+              obj.record = Record.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.record
+              })
+              break
+            }
+            case 11: {
+              if (opts.limits?.records != null && obj.records.length === opts.limits.records) {
+                throw new MaxLengthError('Decode error - repeated field "records" had too many elements')
+              }
+
+              obj.records.push(Record.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.records$
+              }))
+              break
+            }
+            case 12: {
+              obj.clock = reader.uint64Number()
+              break
+            }
+            case 13: {
+              obj.digests = reader.bytes()
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -741,7 +1152,8 @@ export namespace Response {
         return obj
       }, function * (reader, length, prefix, opts = {}) {
         const obj = {
-          entries: 0
+          entries: 0,
+          records: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -824,6 +1236,45 @@ export namespace Response {
 
               break
             }
+            case 10: {
+              yield * Record.codec().stream(reader, reader.uint32(), `${prefix}.record`, {
+                limits: opts.limits?.record
+              })
+
+              break
+            }
+            case 11: {
+              if (opts.limits?.records != null && obj.records === opts.limits.records) {
+                throw new MaxLengthError('Streaming decode error - repeated field "records" had too many elements')
+              }
+
+              for (const evt of Record.codec().stream(reader, reader.uint32(), `${prefix}.records[]`, {
+                limits: opts.limits?.records$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.records
+                }
+              }
+
+              obj.records++
+
+              break
+            }
+            case 12: {
+              yield {
+                field: `${prefix}.clock`,
+                value: reader.uint64Number()
+              }
+              break
+            }
+            case 13: {
+              yield {
+                field: `${prefix}.digests`,
+                value: reader.bytes()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -884,6 +1335,18 @@ export namespace Response {
     index: number
   }
 
+  export interface ResponseEntriesVersionFieldEvent {
+    field: '$.entries[].version'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface ResponseEntriesTombstoneFieldEvent {
+    field: '$.entries[].tombstone'
+    value: boolean
+    index: number
+  }
+
   export interface ResponseDoneFieldEvent {
     field: '$.done'
     value: boolean
@@ -924,6 +1387,60 @@ export namespace Response {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface ResponseRecordKeyFieldEvent {
+    field: '$.record.key'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface ResponseRecordValueFieldEvent {
+    field: '$.record.value'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface ResponseRecordVersionFieldEvent {
+    field: '$.record.version'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface ResponseRecordTombstoneFieldEvent {
+    field: '$.record.tombstone'
+    value: boolean
+  }
+
+  export interface ResponseRecordsKeyFieldEvent {
+    field: '$.records[].key'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface ResponseRecordsValueFieldEvent {
+    field: '$.records[].value'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface ResponseRecordsVersionFieldEvent {
+    field: '$.records[].version'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface ResponseRecordsTombstoneFieldEvent {
+    field: '$.records[].tombstone'
+    value: boolean
+    index: number
+  }
+
+  export interface ResponseClockFieldEvent {
+    field: '$.clock'
+    value: number
+  }
+
+  export interface ResponseDigestsFieldEvent {
+    field: '$.digests'
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export function encode (obj: Partial<Response>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Response.codec())
   }
@@ -932,7 +1449,7 @@ export namespace Response {
     return decodeMessage(buf, Response.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Response>): Generator<ResponseIdFieldEvent | ResponseStatusFieldEvent | ResponseEpochFieldEvent | ResponseMessageFieldEvent | ResponseValueFieldEvent | ResponseExistsFieldEvent | ResponseEntriesKeyFieldEvent | ResponseEntriesValueFieldEvent | ResponseEntriesMissingFieldEvent | ResponseDoneFieldEvent | ResponseTableEpochFieldEvent | ResponseTableRangesStartFieldEvent | ResponseTableRangesEndFieldEvent | ResponseTableRangesOwnersFieldEvent | ResponseTablePeersIdFieldEvent | ResponseTablePeersAddrsFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Response>): Generator<ResponseIdFieldEvent | ResponseStatusFieldEvent | ResponseEpochFieldEvent | ResponseMessageFieldEvent | ResponseValueFieldEvent | ResponseExistsFieldEvent | ResponseEntriesKeyFieldEvent | ResponseEntriesValueFieldEvent | ResponseEntriesMissingFieldEvent | ResponseEntriesVersionFieldEvent | ResponseEntriesTombstoneFieldEvent | ResponseDoneFieldEvent | ResponseTableEpochFieldEvent | ResponseTableRangesStartFieldEvent | ResponseTableRangesEndFieldEvent | ResponseTableRangesOwnersFieldEvent | ResponseTablePeersIdFieldEvent | ResponseTablePeersAddrsFieldEvent | ResponseRecordKeyFieldEvent | ResponseRecordValueFieldEvent | ResponseRecordVersionFieldEvent | ResponseRecordTombstoneFieldEvent | ResponseRecordsKeyFieldEvent | ResponseRecordsValueFieldEvent | ResponseRecordsVersionFieldEvent | ResponseRecordsTombstoneFieldEvent | ResponseClockFieldEvent | ResponseDigestsFieldEvent> {
     return streamMessage(buf, Response.codec(), opts)
   }
 }
