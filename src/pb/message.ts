@@ -599,7 +599,7 @@ export interface Entry {
   value?: Uint8Array<ArrayBuffer>
   missing: boolean
   version?: Uint8Array<ArrayBuffer>
-  tombstone: boolean
+  tombstone?: boolean
 }
 
 export namespace Entry {
@@ -632,7 +632,7 @@ export namespace Entry {
           w.bytes(obj.version)
         }
 
-        if ((obj.tombstone != null && obj.tombstone !== false)) {
+        if (obj.tombstone != null) {
           w.uint32(40)
           w.bool(obj.tombstone)
         }
@@ -642,8 +642,7 @@ export namespace Entry {
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          missing: false,
-          tombstone: false
+          missing: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
