@@ -3,7 +3,7 @@ import { badRequest } from '../rpc/request-error.js'
 import { keySlot } from '../slots/hash.js'
 import { isReserved, keyProblem } from './keys.js'
 import { notOwned } from './role.js'
-import { KeyedWriteQueue } from './write-queue.js'
+import { SlotWriteOrder } from './write-order.js'
 import type { Ownership } from '../slots/ownership.js'
 import type { AbortOptions, PeerId } from '@libp2p/interface'
 import type { Datastore, Pair } from 'interface-datastore'
@@ -34,7 +34,7 @@ const NO_VALUE = new Uint8Array(0)
  * - role: until replication lands, a slot is read and written only on its
  *   primary; anyone else refuses (MOVED or BAD_REQUEST, see `notOwned`);
  * - order: writes sharing a key take effect in the order they arrived
- *   (`KeyedWriteQueue`), writes on other keys run concurrently;
+ *   (`SlotWriteOrder`), writes on other slots run concurrently;
  * - queries answer only for the slots this node is primary of, and never show
  *   the reserved namespace (`RESERVED_NAMESPACE`).
  *
@@ -44,11 +44,11 @@ const NO_VALUE = new Uint8Array(0)
  */
 export class Owner {
   private readonly init: OwnerInit
-  private readonly writes: KeyedWriteQueue
+  private readonly writes: SlotWriteOrder
 
   constructor (init: OwnerInit) {
     this.init = init
-    this.writes = new KeyedWriteQueue()
+    this.writes = new SlotWriteOrder()
   }
 
   /**
@@ -76,15 +76,13 @@ export class Owner {
   }
 
   async put (key: Key, value: Uint8Array, options: OwnerOptions): Promise<void> {
-    this.serves(key, options.epoch)
-    await this.writes.run([key.toString()], async () => {
+    await this.writes.run([this.serves(key, options.epoch)], async () => {
       await this.init.child.put(key, value, options)
     })
   }
 
   async delete (key: Key, options: OwnerOptions): Promise<void> {
-    this.serves(key, options.epoch)
-    await this.writes.run([key.toString()], async () => {
+    await this.writes.run([this.serves(key, options.epoch)], async () => {
       await this.init.child.delete(key, options)
     })
   }
@@ -95,20 +93,18 @@ export class Owner {
    * earlier one. Every key is checked first: one refused key writes nothing.
    */
   async batch (puts: readonly Pair[], deletes: readonly Key[], options: OwnerOptions): Promise<void> {
-    const keys: string[] = new Array(puts.length + deletes.length)
+    const slots = new Uint16Array(puts.length + deletes.length)
     let i = 0
 
     for (const { key } of puts) {
-      this.serves(key, options.epoch)
-      keys[i++] = key.toString()
+      slots[i++] = this.serves(key, options.epoch)
     }
 
     for (const key of deletes) {
-      this.serves(key, options.epoch)
-      keys[i++] = key.toString()
+      slots[i++] = this.serves(key, options.epoch)
     }
 
-    await this.writes.run(keys, async () => {
+    await this.writes.run(slots, async () => {
       const batch = this.init.child.batch()
 
       for (const { key, value } of puts) {
@@ -162,14 +158,16 @@ export class Owner {
     return count
   }
 
-  /** Refuse a key this node must not serve under the caller's table */
-  private serves (key: Key, callerEpoch: number): void {
+  /** The key's slot, or a refusal when this node must not serve it under the caller's table */
+  private serves (key: Key, callerEpoch: number): number {
     const ownership = this.init.ownership()
     const slot = keySlot(key.uint8Array())
 
     if (!ownership.isPrimary(slot)) {
       throw notOwned(slot, callerEpoch, ownership, this.init.self)
     }
+
+    return slot
   }
 
   private async * values (keys: readonly Key[], options: AbortOptions): AsyncGenerator<Uint8Array | undefined> {
