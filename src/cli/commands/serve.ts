@@ -12,6 +12,7 @@ import { InvalidParametersError } from '../../errors.js'
 import { CONFIG_OPTION, PROGRAM, configPath, stringOption } from '../args.js'
 import { STORE_TYPES, loadConfig } from '../config.js'
 import { CliError, ConfigError, EXIT, UsageError, codeOf, messageOf } from '../errors.js'
+import { Health, StoreHealth, serveHealth, unserveHealth } from '../health.js'
 import { flush } from '../io.js'
 import type { Command } from '../args.js'
 import type { NodeConfig, StoreType } from '../config.js'
@@ -57,6 +58,8 @@ again after a restart. DEBUG=datastore-cluster* prints protocol logs.`,
 interface LocalStore {
   datastore: Datastore
   description: string
+  /** Where it keeps its data, if on disk */
+  dir?: string
   close(): Promise<void>
 }
 
@@ -123,7 +126,26 @@ async function runServe (args: Parameters<Command['run']>[0], io: CliIO): Promis
       cluster = createCluster(config, libp2p, local.datastore)
       await cluster.start()
       const store = cluster
-      closers.push({ done: 'stopped serving', failed: 'stop serving', close: async () => { await store.stop() } })
+      const health = new StoreHealth(local.datastore, local.dir, (now) => {
+        if (now.state === Health.State.DEGRADED) {
+          io.stderr.write(`warning: store degraded: ${now.reason}\n`)
+        } else {
+          log('store takes writes again: up')
+        }
+      })
+      const clients = new Set(config.clients.map(c => c.peerId))
+      await serveHealth(node, health, peer => store.slots.hasPeer(peer) || clients.has(peer.toString()))
+      closers.push({
+        done: 'stopped serving',
+        failed: 'stop serving',
+        close: async () => {
+          health.stop()
+          await unserveHealth(node)
+          await store.stop()
+        }
+      })
+      await health.check()
+      health.start()
     } catch (err) {
       // the start-up error is the one to report, not what closing says
       for (const closer of closers.reverse()) {
@@ -245,7 +267,7 @@ async function openStore (config: NodeConfig): Promise<LocalStore> {
       throw new CliError(`cannot open the fs store at ${dir}: ${messageOf(err)}\nfix: make sure the directory can be created and written by this user, or change store.path`, EXIT.FAILED)
     }
 
-    return { datastore, description: `fs at ${dir}`, close: async () => { await datastore.close() } }
+    return { datastore, description: `fs at ${dir}`, dir, close: async () => { await datastore.close() } }
   }
 
   const datastore = new LevelDatastore(dir)
@@ -264,7 +286,7 @@ async function openStore (config: NodeConfig): Promise<LocalStore> {
     throw new CliError(`cannot open the level store at ${dir}: ${messageOf(cause)}\nfix: make sure the directory can be created and written by this user, or change store.path`, EXIT.FAILED)
   }
 
-  return { datastore, description: `level at ${dir}`, close: async () => { await datastore.close() } }
+  return { datastore, description: `level at ${dir}`, dir, close: async () => { await datastore.close() } }
 }
 
 async function listen (config: NodeConfig): Promise<Libp2p> {

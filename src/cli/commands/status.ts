@@ -1,11 +1,11 @@
 import { SLOT_COUNT } from '../../constants.js'
-import { UnavailableError } from '../../errors.js'
-import { Request, Response } from '../../pb/message.js'
+import { MovedError, UnauthorizedError, UnavailableError } from '../../errors.js'
 import { CONFIG_OPTION, PROGRAM, configPath, integerOption } from '../args.js'
 import { withClient } from '../client.js'
 import { EXIT, messageOf } from '../errors.js'
+import { Health, askHealth } from '../health.js'
 import { write } from '../io.js'
-import type { ClusterDatastore } from '../../datastore/cluster-datastore.js'
+import type { Client } from '../client.js'
 import type { Command } from '../args.js'
 import type { CliIO } from '../io.js'
 import type { PeerId } from '@libp2p/interface'
@@ -22,10 +22,12 @@ export const status: Command = {
   usage: 'status --config CLIENT_CONFIG [--timeout MS] [--json]',
   description: `
 Ask every node of the slot table, in parallel, for the keys of the slots it
-owns, and print per node: its slot ranges, whether it answered (up), could
-not be reached within the timeout (down), or refused this client (refused),
-and how many keys it holds. A node that is down is reported as down after at
-most --timeout milliseconds; status never hangs on it.
+owns and whether its store takes writes, and print per node: its slot
+ranges, whether it answered (up), answered but its store fails writes, e.g.
+a full disk (degraded, with the reason), could not be reached within the
+timeout (down), or refused this client (refused), and how many keys it
+holds. A node that is down is reported as down after at most --timeout
+milliseconds; status never hangs on it.
 
 Exits 0 when every node is up, 1 otherwise.`,
   options: {
@@ -46,7 +48,7 @@ export interface NodeStatus {
   addrs: string[]
   ranges: Array<{ start: number, end: number }>
   slots: number
-  state: 'up' | 'down' | 'refused' | 'error'
+  state: 'up' | 'degraded' | 'down' | 'refused' | 'error'
   /** Keys in the node's slots; absent when it did not say */
   keys?: number
   /** Why it is not plainly up */
@@ -62,7 +64,7 @@ async function runStatus (args: Parameters<Command['run']>[0], io: CliIO): Promi
     const nodes = await Promise.all(table.peers.map(async (peer): Promise<NodeStatus> => {
       const ranges = table.rangesOf(peer.id).map(r => ({ start: r.start, end: r.end }))
       const base = { peerId: peer.id.toString(), addrs: peer.addrs.map(a => a.toString()), ranges, slots: table.slotCount(peer.id) }
-      return { ...base, ...await probe(client.store, peer.id) }
+      return { ...base, ...await probe(client, peer.id, timeout) }
     }))
     const up = nodes.filter(n => n.state === 'up').length
 
@@ -77,50 +79,51 @@ async function runStatus (args: Parameters<Command['run']>[0], io: CliIO): Promi
 }
 
 /**
- * Count a node's keys with a keys-only query to it alone. The cluster's own
- * query would fail as a whole when any node is down; status must report each
- * node on its own, so it talks to each node's channel directly.
+ * Ask one node, on its own, for its key count (the library's public
+ * `countKeys`) and its store's health (the health protocol of `serve`): the
+ * cluster's own query would fail as a whole when any node is down, and a
+ * node that answers may still be unable to store anything.
  */
-async function probe (store: ClusterDatastore, peer: PeerId): Promise<Pick<NodeStatus, 'state' | 'keys' | 'error'>> {
-  let keys = 0
+async function probe (client: Client, peer: PeerId, timeout: number): Promise<Pick<NodeStatus, 'state' | 'keys' | 'error'>> {
+  const signal = AbortSignal.timeout(timeout)
+  const [counted, health] = await Promise.allSettled([
+    client.store.countKeys(peer, { signal }),
+    askHealth(client.libp2p, peer, { signal })
+  ])
 
-  try {
-    const frames = store.channel(peer).callStreamed({
-      type: Request.Type.QUERY,
-      epoch: store.slots.epoch,
-      prefix: '',
-      keysOnly: true
-    })
+  if (counted.status === 'rejected') {
+    const err = counted.reason
 
-    for await (const res of frames) {
-      if (res.status === Response.Status.MOVED) {
-        return { state: 'up', error: `answers with slot table epoch ${res.epoch}, this config has epoch ${store.slots.epoch}: give every node and client the same table` }
-      }
-
-      if (res.status === Response.Status.UNAUTHORIZED) {
-        return { state: 'refused', error: `refused this client (${res.message}): add its peer ID to the node's "clients"` }
-      }
-
-      if (res.status !== Response.Status.OK) {
-        return { state: 'error', error: `${res.status}: ${res.message}` }
-      }
-
-      keys += res.entries.length
+    if (err instanceof UnavailableError || (signal.aborted && health.status === 'rejected')) {
+      return { state: 'down', error: messageOf(err) }
     }
 
-    return { state: 'up', keys }
-  } catch (err) {
-    if (err instanceof UnavailableError) {
-      return { state: 'down', error: err.message }
+    if (err instanceof UnauthorizedError) {
+      return { state: 'refused', error: `refused this client (${err.message}): add its peer ID to the node's "clients"` }
+    }
+
+    if (err instanceof MovedError) {
+      return { state: 'up', error: `${err.message} (this config's table has epoch ${client.store.slots.epoch})` }
     }
 
     return { state: 'error', error: messageOf(err) }
   }
+
+  if (health.status === 'rejected') {
+    // a node run by the library rather than by `serve` has no health protocol: its count still tells it is up
+    return { state: 'up', keys: counted.value, error: `did not report its store's health: ${messageOf(health.reason)}` }
+  }
+
+  if (health.value.state === Health.State.DEGRADED) {
+    return { state: 'degraded', keys: counted.value, error: health.value.reason }
+  }
+
+  return { state: 'up', keys: counted.value }
 }
 
 function render (epoch: number, nodes: NodeStatus[]): string {
   const up = nodes.filter(n => n.state === 'up')
-  const keys = up.reduce((sum, n) => sum + (n.keys ?? 0), 0)
+  const keys = nodes.reduce((sum, n) => sum + (n.keys ?? 0), 0)
   const rows = [['NODE', 'PEER ID', 'ADDRESS', 'SLOTS', 'STATE', 'KEYS']]
 
   nodes.forEach((node, i) => {
