@@ -225,7 +225,8 @@ export class ManyKeys {
     for await (const res of frames) {
       if (res.status === Response.Status.MOVED && index === 0) {
         await this.components.router.redirect(res, owner, attempt, `getMany keys for peer ${owner.toString()}`, options)
-        yield * this.fetchInOrder(keys, options, attempt + 1)
+        // under this fan-out's signal, so leaving early aborts the retry's owners too
+        yield * this.fetchInOrder(keys, { ...options, signal }, attempt + 1)
         return
       }
 

@@ -1,8 +1,9 @@
 import { Key } from 'interface-datastore'
+import all from 'it-all'
 import { afterEach, describe, expect, it } from 'vitest'
 import { SlotTable, keySlot } from '../../src/index.js'
 import { createCluster, localKeys } from '../utils/cluster.js'
-import type { TestCluster } from '../utils/cluster.js'
+import type { ClusterNode, TestCluster } from '../utils/cluster.js'
 import type { PeerId } from '@libp2p/interface'
 
 const enc = new TextEncoder()
@@ -99,6 +100,38 @@ describe('MOVED: slot tables of different epochs', () => {
     for await (const key of client.queryKeys({ prefix: '/nothing-here' })) found.push(key.toString())
     expect(found).toEqual([])
     expect(client.slots.epoch).toBe(3)
+  })
+
+  it('getMany, batch and deleteMany follow MOVED too', async () => {
+    cluster = await createCluster({ nodes: 3, clients: 1 })
+    const client = cluster.clients[0].store
+    const keys = Array.from({ length: 300 }, (_, i) => new Key(`/mv/${i}`))
+    const owned = (table: SlotTable, key: Key): ClusterNode => cluster.nodes.find(n => n.libp2p.peerId.equals(table.primary(keySlot(key)))) as ClusterNode
+    const moveTo = (table: SlotTable): void => { cluster.nodes.forEach(n => n.store.updateSlotTable(table)) }
+
+    // written where epoch 2 puts them; the client still routes by epoch 1
+    const t2 = rotated(cluster.table, 2, 1)
+    moveTo(t2)
+    await all(cluster.nodes[0].store.putMany(keys.map(key => ({ key, value: enc.encode(key.toString()) }))))
+    const pairs = await all(client.getMany(keys))
+    expect(pairs.map(p => new TextDecoder().decode(p.value))).toEqual(keys.map(k => k.toString()))
+    expect(client.slots.epoch).toBe(2)
+
+    const t3 = rotated(cluster.table, 3, 2)
+    moveTo(t3)
+    const batch = client.batch()
+    keys.forEach(key => { batch.put(key, enc.encode('3')) })
+    await batch.commit()
+    expect(client.slots.epoch).toBe(3)
+
+    for (const key of keys.slice(0, 30)) {
+      expect(await localKeys(owned(t3, key).local)).toContain(key.toString())
+    }
+
+    const t4 = rotated(cluster.table, 4, 0)
+    moveTo(t4)
+    expect(await all(client.deleteMany(keys))).toHaveLength(keys.length)
+    expect(client.slots.epoch).toBe(4)
   })
 
   it('the number of redirects followed is bounded', async () => {
