@@ -5,6 +5,7 @@ import { Request, Response } from '../pb/message.js'
 import { EMPTY } from '../rpc/bytes.js'
 import { errorFromResponse } from '../rpc/errors.js'
 import { fromRefusal } from '../routing/router.js'
+import { keySlot } from '../slots/hash.js'
 import type { DatastoreComponents } from './components.js'
 import type { Entry } from '../pb/message.js'
 import type { AbortOptions, PeerId } from '@libp2p/interface'
@@ -32,6 +33,21 @@ export const KEYS: QueryShape<Key> = {
   keysOnly: true,
   local: pair => pair.key,
   remote: entry => new Key(entry.key ?? EMPTY, false)
+}
+
+/**
+ * The slot of every key under `prefix`, when the prefix holds a whole hash
+ * tag (a `{`, then a `}` with something between): keys that extend it have
+ * the same tag, so the same slot
+ */
+function tagSlot (prefix: string | undefined): number | undefined {
+  const open = prefix?.indexOf('{') ?? -1
+
+  if (prefix == null || open === -1) {
+    return undefined
+  }
+
+  return prefix.indexOf('}', open + 1) > open + 1 ? keySlot(prefix) : undefined
 }
 
 /** A MOVED first answer, carried out of an owner's reader */
@@ -78,9 +94,12 @@ export class QueryFanOut {
       // calls are aborted before their readers are closed
       const fanOut = new AbortController()
       const signal = options.signal == null ? fanOut.signal : AbortSignal.any([options.signal, fanOut.signal])
-      const sources: Array<AsyncGenerator<T[]>> = routes.peers.map((peer, i) => i === routes.selfIndex
+      const slot = tagSlot(prefix)
+      // a prefix that holds a whole {hash tag} names one slot: only its owner has such keys
+      const asked = slot == null ? routes.peers.map((_, i) => i) : [routes.target(slot)]
+      const sources: Array<AsyncGenerator<T[]>> = asked.map(i => i === routes.selfIndex
         ? this.queryLocal(pushed, routes.epoch, shape, signal)
-        : this.queryRemote(peer, routes.epoch, pushed, shape, signal))
+        : this.queryRemote(routes.peers[i], routes.epoch, pushed, shape, signal))
       let moved: Moved | undefined
 
       try {
