@@ -80,7 +80,9 @@ export class UnauthorizedError extends ClusterError {
 }
 
 /**
- * A value or message exceeded the maximum message size; nothing was written
+ * A value or message exceeded the maximum message size; that value or
+ * message was not written (in a `putMany`, the pairs before it that were
+ * yielded were)
  */
 export class TooLargeError extends ClusterError {
   static override name = 'TooLargeError'

@@ -49,6 +49,7 @@ export { heliaCluster, HeliaCluster, ClusterService } from './blockstore/helia.j
 export type { HeliaClusterInit, ClusterServiceComponents } from './blockstore/helia.js'
 export { SharedPinsDatastore, HELIA_PIN_NAMESPACES } from './blockstore/pins.js'
 export { SLOT_COUNT, PROTOCOL } from './constants.js'
+export { RESERVED_NAMESPACE } from './owner/keys.js'
 export {
   ClusterError, ClusterAggregateError, PartialWriteError, InvalidParametersError, InvalidSlotTableError, NotStartedError, UnavailableError,
   UnauthorizedError, TooLargeError, BadRequestError, MovedError, InternalError, ProtocolError, NotFoundError
