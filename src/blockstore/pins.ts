@@ -371,17 +371,12 @@ class PinRecords {
   /** Drop this node's entries for a block's pins that no longer exist */
   async prune (block: string, options?: AbortOptions): Promise<void> {
     await this.update(block, async cids => {
-      const kept: Uint8Array[] = []
-
-      for (const cid of cids) {
+      const held = await Promise.all(cids.map(async cid => {
         const pin = pinName(cid)
+        return pin != null && await this.isHeld(pin, [this.writer()], options)
+      }))
 
-        if (pin != null && await this.isHeld(pin, [this.writer()], options)) {
-          kept.push(cid)
-        }
-      }
-
-      return kept
+      return cids.filter((_, i) => held[i])
     }, options)
   }
 
@@ -420,18 +415,15 @@ class PinRecords {
     }
   }
 
+  /** Whether a pin exists, or one of `writers` is making it */
   private async isHeld (pin: string, writers: string[], options?: AbortOptions): Promise<boolean> {
-    if (await this.shared.has(new Key(`${PIN}${pin}`), options)) {
-      return true
-    }
+    // asked at once: GC and every pin update wait for this, block after block
+    const found = await Promise.all([
+      this.shared.has(new Key(`${PIN}${pin}`), options),
+      ...writers.map(async writer => this.shared.has(pendingKey(pin, writer), options))
+    ])
 
-    for (const writer of writers) {
-      if (await this.shared.has(pendingKey(pin, writer), options)) {
-        return true
-      }
-    }
-
-    return false
+    return found.includes(true)
   }
 
   private async markPending (pin: string, options?: AbortOptions): Promise<void> {
