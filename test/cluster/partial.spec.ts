@@ -8,7 +8,7 @@ import { MemoryDatastore } from 'datastore-core'
 import { Key } from 'interface-datastore'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PartialWriteError, keySlot } from '../../src/index.js'
-import { createCluster, localKeys } from '../utils/cluster.js'
+import { createCluster, keyOwnedBy, localKeys } from '../utils/cluster.js'
 import type { ClusterNode, TestCluster } from '../utils/cluster.js'
 import type { Batch, Pair } from 'interface-datastore'
 import type { AbortOptions } from '@libp2p/interface'
@@ -75,13 +75,8 @@ describe('exact partial results of many-key writes', () => {
     await cluster?.stop()
   })
 
-  /** A key under `prefix` owned by `node` */
-  function keyOn (node: ClusterNode, prefix: string): Key {
-    for (let i = 0; ; i++) {
-      const key = new Key(`${prefix}/${i}`)
-      if (cluster.table.primary(keySlot(key)).equals(node.libp2p.peerId)) return key
-    }
-  }
+  /** A key under `prefix` whose slot `node` is primary of in the first table */
+  const keyOn = (node: ClusterNode, prefix: string): Key => keyOwnedBy(cluster.table, node, prefix)
 
   /** Every key of the cluster under `prefix`, read from the nodes' child stores */
   async function stored (prefix: string): Promise<string[]> {

@@ -5,12 +5,12 @@
  * would ever see.
  */
 import { lpStream } from '@libp2p/utils'
-import { Key } from 'interface-datastore'
 import { afterEach, describe, expect, it } from 'vitest'
-import { PROTOCOL, SlotTable, keySlot } from '../../src/index.js'
+import { PROTOCOL, SlotTable } from '../../src/index.js'
 import { Request, Response } from '../../src/pb/message.js'
-import { createCluster, localKeys } from '../utils/cluster.js'
+import { createCluster, keyOwnedBy, localKeys } from '../utils/cluster.js'
 import type { ClusterNode, TestCluster } from '../utils/cluster.js'
+import type { Key } from 'interface-datastore'
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -35,13 +35,8 @@ describe('owner roles', () => {
     await cluster?.stop()
   })
 
-  /** A key whose slot `node` was primary of in the first table */
-  function keyOf (node: ClusterNode, prefix: string): Key {
-    for (let i = 0; ; i++) {
-      const key = new Key(`${prefix}/${i}`)
-      if (cluster.table.primary(keySlot(key)).equals(node.libp2p.peerId)) return key
-    }
-  }
+  /** A key under `prefix` whose slot `node` is primary of in the first table */
+  const keyOf = (node: ClusterNode, prefix: string): Key => keyOwnedBy(cluster.table, node, prefix)
 
   it('a caller on an older table is redirected from a replica to the primary', async () => {
     cluster = await createCluster({ nodes: 3, clients: 1 })

@@ -4,7 +4,8 @@ import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { MemoryDatastore } from 'datastore-core'
 import { createLibp2p } from 'libp2p'
-import { ClusterDatastore, SlotTable } from '../../src/index.js'
+import { Key } from 'interface-datastore'
+import { ClusterDatastore, SlotTable, keySlot } from '../../src/index.js'
 import type { ClusterDatastoreOptions } from '../../src/index.js'
 import type { Libp2p } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
@@ -113,5 +114,13 @@ export function clusterPerCase<S extends object> (init: CreateClusterOptions, pi
       await clusters.get(store)?.stop()
       clusters.delete(store)
     }
+  }
+}
+
+/** The first key `${prefix}/${i}` whose slot `node` is primary of in `table` */
+export function keyOwnedBy (table: SlotTable, node: ClusterNode, prefix: string): Key {
+  for (let i = 0; ; i++) {
+    const key = new Key(`${prefix}/${i}`)
+    if (table.primary(keySlot(key)).equals(node.libp2p.peerId)) return key
   }
 }
