@@ -149,15 +149,17 @@ function splitBySize (share: Share, limit: number): Share[] {
   return parts
 }
 
-/** The keys of the failed results, and how many keys the others wrote */
-export function outcome (results: ShareResult[]): { failed: ShareResult[], failedKeys: Key[], written: number } {
+/** The failed results and their keys, the others, and how many keys those wrote */
+export function outcome (results: ShareResult[]): { failed: ShareResult[], failedKeys: Key[], succeeded: ShareResult[], written: number } {
   const failed: ShareResult[] = []
+  const succeeded: ShareResult[] = []
   const failedKeys: Key[] = []
   let written = 0
 
   for (const result of results) {
     if (result.error == null) {
       written += result.puts.length + result.deletes.length
+      succeeded.push(result)
       continue
     }
 
@@ -170,30 +172,38 @@ export function outcome (results: ShareResult[]): { failed: ShareResult[], faile
     failedKeys.push(...result.deletes)
   }
 
-  return { failed, failedKeys, written }
+  return { failed, failedKeys, succeeded, written }
 }
 
 /**
- * The error for writes that failed on some owners: which owners' shares were
- * written, which failed and why. `what` names the operation; `written`
- * describes the written keys' fate ("each was yielded").
+ * The error for writes that failed on some owners: which owners' shares
+ * failed and why, and what was written — `writtenNote` says where ("each was
+ * yielded"), or the shares that were are named when given.
  */
-export function partialWriteError (what: string, failed: ShareResult[], failedKeys: Key[], written: number, writtenNote: string): PartialWriteError {
-  const byOwner = new Map<string, { count: number, error: Error }>()
-
-  for (const result of failed) {
-    const name = result.owner?.toString() ?? 'this node'
-    const entry = byOwner.get(name) ?? { count: 0, error: result.error as Error }
-    entry.count += result.puts.length + result.deletes.length
-    byOwner.set(name, entry)
-  }
-
-  const owners = [...byOwner].map(([name, { count, error }]) => `${name} (${count} key${count === 1 ? '' : 's'}): ${error.message}`)
+export function partialWriteError (what: string, failed: ShareResult[], failedKeys: Key[], written: number, writtenNote: string, writtenShares: ShareResult[] = []): PartialWriteError {
+  const failures = byOwner(failed).map(([name, count, error]) => `${name} (${count} key${count === 1 ? '' : 's'}): ${error?.message}`)
   const unknown = failed.some(r => r.error instanceof UnavailableError)
     ? ' An owner that did not answer may have written its share: read those keys back to know.'
     : ''
-  const message = `${what} failed for ${failedKeys.length} key${failedKeys.length === 1 ? '' : 's'} (listed in error.failed): ${owners.join('; ')}. ` +
-    `${written === 0 ? 'Nothing was written' : `${written} key${written === 1 ? ' was' : 's were'} written${writtenNote}`}.${unknown}`
+  const shares = writtenShares.length === 0
+    ? ''
+    : `: the share${writtenShares.length === 1 ? '' : 's'} of ${byOwner(writtenShares).map(([name, count]) => `${name} (${count} key${count === 1 ? '' : 's'})`).join(', ')}`
+  const message = `${what} failed for ${failedKeys.length} key${failedKeys.length === 1 ? '' : 's'} (listed in error.failed): ${failures.join('; ')}. ` +
+    `${written === 0 ? 'Nothing was written' : `${written} key${written === 1 ? ' was' : 's were'} written${writtenNote}${shares}`}.${unknown}`
 
   return new PartialWriteError(failed.map(r => r.error as Error), message, failedKeys, written)
+}
+
+/** Per owner named once: its name, its keys, the first error */
+function byOwner (results: ShareResult[]): Array<[string, number, Error | undefined]> {
+  const owners = new Map<string, [string, number, Error | undefined]>()
+
+  for (const result of results) {
+    const name = result.owner?.toString() ?? 'this node'
+    const entry = owners.get(name) ?? [name, 0, result.error]
+    entry[1] += result.puts.length + result.deletes.length
+    owners.set(name, entry)
+  }
+
+  return [...owners.values()]
 }

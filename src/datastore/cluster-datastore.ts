@@ -306,10 +306,10 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       },
       commit: async (options) => {
         this.ready(options)
-        const { failed, failedKeys, written } = outcome(await writeShares(this.components, puts, deletes, options ?? {}))
+        const { failed, failedKeys, succeeded, written } = outcome(await writeShares(this.components, puts, deletes, options ?? {}))
 
         if (failed.length > 0) {
-          throw partialWriteError('The batch', failed, failedKeys, written, ' (the shares of the owners not named)')
+          throw partialWriteError('The batch', failed, failedKeys, written, '', succeeded)
         }
       }
     }

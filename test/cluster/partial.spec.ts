@@ -165,6 +165,12 @@ describe('exact partial results of many-key writes', () => {
     expect(await stored(`${prefix}/`)).toHaveLength(keys.length + 1 - failed.length)
     expect(err.message).toContain(poisoned.libp2p.peerId.toString())
     expect(err.message).toMatch(/disk full/)
-    expect(err.message).toMatch(/were written \(the shares of the owners not named\)/)
+    // the owners whose shares were written are named, with their key counts
+    for (const node of cluster.nodes.filter(n => n !== poisoned)) {
+      const count = [...keys, poison].filter(k => cluster.table.primary(keySlot(k)).equals(node.libp2p.peerId)).length
+      expect(err.message).toContain(`${node.libp2p.peerId.toString()} (${count} keys)`)
+    }
+
+    expect(err.message).toMatch(/keys were written: the shares of /)
   })
 })
