@@ -181,7 +181,8 @@ function programHelp (): string {
     `  ${PROGRAM} serve --config ./cluster/node-1.json   # and node-2, node-3`,
     `  ${PROGRAM} status --config ./cluster/client.json`,
     '',
-    'Exit codes: 0 ok, 1 failed, 2 usage error, 3 invalid config, 4 key not found.'
+    'Exit codes: 0 ok, 1 failed, 2 usage error, 3 invalid config, 4 key not found,',
+    '130/143 stopped by SIGINT/SIGTERM (after the last whole line of output).'
   )
 
   return lines.join('\n') + '\n'

@@ -40,7 +40,12 @@ caller's side with an error naming this node), stops libp2p, closes the store
 and exits 0. A second signal exits at once with code 1.
 
 The data is kept in the config's store ("level" by default) and is there
-again after a restart. DEBUG=datastore-cluster* prints protocol logs.`,
+again after a restart. DEBUG=datastore-cluster* prints protocol logs.
+
+The node checks that its store takes writes (at start, every 10 s, and when
+status asks): with less than 1 MiB free on the store's disk, or a test write
+refused, it warns on stderr and status reports it "degraded"; once writes
+work again it says so and is "up", without a restart.`,
   options: {
     config: CONFIG_OPTION,
     store: { type: 'string', arg: 'TYPE', help: 'override the config\'s store type: level, fs or memory (data lost on exit)' },
