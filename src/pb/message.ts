@@ -16,7 +16,7 @@ export interface Request {
   credit: number
   table?: SlotTable
   records: Record[]
-  clock: number
+  clock: bigint
   slotStart: number
   slotEnd: number
 }
@@ -145,9 +145,9 @@ export namespace Request {
           }
         }
 
-        if ((obj.clock != null && obj.clock !== 0)) {
+        if ((obj.clock != null && obj.clock !== 0n)) {
           w.uint32(104)
-          w.uint64Number(obj.clock)
+          w.uint64(obj.clock)
         }
 
         if ((obj.slotStart != null && obj.slotStart !== 0)) {
@@ -174,7 +174,7 @@ export namespace Request {
           keysOnly: false,
           credit: 0,
           records: [],
-          clock: 0,
+          clock: 0n,
           slotStart: 0,
           slotEnd: 0
         }
@@ -252,7 +252,7 @@ export namespace Request {
               break
             }
             case 13: {
-              obj.clock = reader.uint64Number()
+              obj.clock = reader.uint64()
               break
             }
             case 14: {
@@ -401,7 +401,7 @@ export namespace Request {
             case 13: {
               yield {
                 field: `${prefix}.clock`,
-                value: reader.uint64Number()
+                value: reader.uint64()
               }
               break
             }
@@ -568,7 +568,7 @@ export namespace Request {
 
   export interface RequestClockFieldEvent {
     field: '$.clock'
-    value: number
+    value: bigint
   }
 
   export interface RequestSlotStartFieldEvent {
@@ -940,7 +940,7 @@ export interface Response {
   table?: SlotTable
   record?: Record
   records: Record[]
-  clock: number
+  clock: bigint
   digests?: Uint8Array<ArrayBuffer>
 }
 
@@ -1041,9 +1041,9 @@ export namespace Response {
           }
         }
 
-        if ((obj.clock != null && obj.clock !== 0)) {
+        if ((obj.clock != null && obj.clock !== 0n)) {
           w.uint32(96)
-          w.uint64Number(obj.clock)
+          w.uint64(obj.clock)
         }
 
         if (obj.digests != null) {
@@ -1064,7 +1064,7 @@ export namespace Response {
           entries: [],
           done: false,
           records: [],
-          clock: 0
+          clock: 0n
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1134,7 +1134,7 @@ export namespace Response {
               break
             }
             case 12: {
-              obj.clock = reader.uint64Number()
+              obj.clock = reader.uint64()
               break
             }
             case 13: {
@@ -1263,7 +1263,7 @@ export namespace Response {
             case 12: {
               yield {
                 field: `${prefix}.clock`,
-                value: reader.uint64Number()
+                value: reader.uint64()
               }
               break
             }
@@ -1432,7 +1432,7 @@ export namespace Response {
 
   export interface ResponseClockFieldEvent {
     field: '$.clock'
-    value: number
+    value: bigint
   }
 
   export interface ResponseDigestsFieldEvent {

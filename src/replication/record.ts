@@ -1,0 +1,119 @@
+import { createHash } from 'node:crypto'
+
+/**
+ * What the child store of a replicated slot holds under a user's key: a
+ * header, then the value, written with one put so the version can never be
+ * separated from its value.
+ *
+ * | byte | meaning |
+ * | --- | --- |
+ * | 0 | `0xDC`, the magic |
+ * | 1 | `1`, the format |
+ * | 2 | flags: bit 0 = tombstone |
+ * | 3 | L, the length of the version |
+ * | 4 .. 4+L | the version |
+ * | 4+L .. | the value (empty for a tombstone) |
+ */
+export const RECORD_MAGIC = 0xdc
+export const RECORD_FORMAT = 1
+const TOMBSTONE = 1
+const HEADER = 4
+
+/** A record as held by an owner, decoded from its stored form */
+export interface StoredRecord {
+  /** Empty for a value stored before its slot was replicated: older than any version */
+  version: Uint8Array
+  tombstone: boolean
+  /** Empty for a tombstone */
+  value: Uint8Array
+}
+
+const EMPTY = new Uint8Array(0)
+
+/**
+ * Versions compare as bytes (big-endian clock first, then the writer's peer
+ * ID): negative when `a` is older, positive when newer, 0 when equal. An empty
+ * version is older than every other.
+ */
+export function compareVersions (a: Uint8Array, b: Uint8Array): number {
+  const length = Math.min(a.byteLength, b.byteLength)
+
+  for (let i = 0; i < length; i++) {
+    if (a[i] !== b[i]) {
+      return a[i] - b[i]
+    }
+  }
+
+  return a.byteLength - b.byteLength
+}
+
+/** A version: the clock value (8 bytes big-endian) then the writer's peer ID bytes */
+export function makeVersion (clock: bigint, writer: Uint8Array): Uint8Array {
+  const version = new Uint8Array(8 + writer.byteLength)
+  new DataView(version.buffer).setBigUint64(0, BigInt.asUintN(64, clock))
+  version.set(writer, 8)
+  return version
+}
+
+/** The clock value of a version (0 for a version shorter than 8 bytes) */
+export function versionClock (version: Uint8Array): bigint {
+  if (version.byteLength < 8) {
+    return 0n
+  }
+
+  return new DataView(version.buffer, version.byteOffset, 8).getBigUint64(0)
+}
+
+/**
+ * The stored form of a record. A version longer than 255 bytes cannot be
+ * stored (a peer ID's multihash is at most ~40 bytes).
+ */
+export function encodeStored (record: { version: Uint8Array, tombstone: boolean, value?: Uint8Array }): Uint8Array {
+  const version = record.version
+  const value = record.tombstone ? EMPTY : record.value ?? EMPTY
+
+  if (version.byteLength > 255) {
+    throw new RangeError(`a version is at most 255 bytes, got ${version.byteLength}`)
+  }
+
+  const stored = new Uint8Array(HEADER + version.byteLength + value.byteLength)
+  stored[0] = RECORD_MAGIC
+  stored[1] = RECORD_FORMAT
+  stored[2] = record.tombstone ? TOMBSTONE : 0
+  stored[3] = version.byteLength
+  stored.set(version, HEADER)
+  stored.set(value, HEADER + version.byteLength)
+  return stored
+}
+
+/**
+ * A stored record, as views of `stored`. Bytes without a valid header are a
+ * value written before its slot was replicated: a record with an empty
+ * version, which any replicated write replaces.
+ */
+export function decodeStored (stored: Uint8Array): StoredRecord {
+  if (stored.byteLength < HEADER || stored[0] !== RECORD_MAGIC || stored[1] !== RECORD_FORMAT ||
+    (stored[2] & ~TOMBSTONE) !== 0 || HEADER + stored[3] > stored.byteLength) {
+    return { version: EMPTY, tombstone: false, value: stored }
+  }
+
+  const end = HEADER + stored[3]
+
+  return {
+    version: stored.subarray(HEADER, end),
+    tombstone: (stored[2] & TOMBSTONE) !== 0,
+    value: stored.subarray(end)
+  }
+}
+
+/**
+ * What one record adds to its slot's digest: the first 8 bytes of
+ * sha256(key bytes || version bytes). A slot's digest is the XOR over the
+ * records it holds, so it is updated per write (XOR out the old, XOR in the
+ * new) and two owners holding the same (key, version) pairs have equal
+ * digests whatever order they wrote them in.
+ */
+export function recordDigest (key: Uint8Array, version: Uint8Array): bigint {
+  const hash = createHash('sha256').update(key).update(version).digest()
+  return hash.readBigUInt64BE(0)
+}

@@ -1,0 +1,129 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { describe, it, expect } from 'vitest'
+import { Request, Response } from '../../src/pb/message.js'
+import { HybridClock } from '../../src/replication/clock.js'
+import { compareVersions, decodeStored, encodeStored, makeVersion, recordDigest, versionClock } from '../../src/replication/record.js'
+
+const MS = 1n << 16n
+
+describe('HybridClock', () => {
+  it('follows the wall clock while it moves forward', () => {
+    let wall = 1_700_000_000_000
+    const clock = new HybridClock({ now: () => wall })
+
+    expect(clock.now()).toBe(BigInt(wall) * MS)
+    wall += 5
+    expect(clock.now()).toBe(BigInt(wall) * MS)
+  })
+
+  it('counts within a millisecond and never goes back when the wall clock does', () => {
+    let wall = 1_700_000_000_000
+    const clock = new HybridClock({ now: () => wall })
+    const first = clock.now()
+
+    expect(clock.now()).toBe(first + 1n)
+    wall -= 60_000
+    expect(clock.now()).toBe(first + 2n)
+  })
+
+  it('issues values greater than any clock or version it observed', async () => {
+    const wall = 1_700_000_000_000
+    const clock = new HybridClock({ now: () => wall })
+    const ahead = BigInt(wall + 3_600_000) * MS + 77n
+
+    clock.observe(ahead)
+    expect(clock.current).toBe(ahead)
+    expect(clock.now()).toBe(ahead + 1n)
+
+    const writer = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const version = makeVersion(ahead + 1000n, writer.toMultihash().bytes)
+    clock.observe(version)
+    expect(clock.now()).toBe(ahead + 1001n)
+
+    // older or absent clocks change nothing
+    clock.observe(5n)
+    clock.observe(undefined)
+    clock.observe(0n)
+    expect(clock.now()).toBe(ahead + 1002n)
+  })
+
+  it('makes versions that name the writer and grow', async () => {
+    const self = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const clock = new HybridClock({ self })
+    const a = clock.version()
+    const b = clock.version()
+
+    expect(compareVersions(b, a)).toBeGreaterThan(0)
+    expect(a.subarray(8)).toEqual(self.toMultihash().bytes)
+    expect(versionClock(b)).toBe(versionClock(a) + 1n)
+    expect(() => new HybridClock().version()).toThrow(/peer ID/)
+  })
+
+  it('crosses the wire exactly although its values exceed 2^53', () => {
+    const clock = new HybridClock()
+    const value = clock.now() + 3n
+
+    expect(value).toBeGreaterThan(BigInt(Number.MAX_SAFE_INTEGER))
+    expect(Request.decode(Request.encode({ id: 1, clock: value } as any)).clock).toBe(value)
+    expect(Response.decode(Response.encode({ id: 1, clock: value } as any)).clock).toBe(value)
+  })
+})
+
+describe('versions', () => {
+  it('compare as bytes: clock first, then the writer; an empty version is the oldest', () => {
+    const low = new Uint8Array([1, 2, 3])
+    const high = new Uint8Array([1, 2, 4])
+
+    expect(compareVersions(makeVersion(5n, high), makeVersion(6n, low))).toBeLessThan(0)
+    expect(compareVersions(makeVersion(6n, high), makeVersion(6n, low))).toBeGreaterThan(0)
+    expect(compareVersions(makeVersion(6n, low), makeVersion(6n, low))).toBe(0)
+    // a clock carried into the next byte still compares greater
+    expect(compareVersions(makeVersion(256n, low), makeVersion(255n, high))).toBeGreaterThan(0)
+    expect(compareVersions(new Uint8Array(0), makeVersion(0n, low))).toBeLessThan(0)
+  })
+})
+
+describe('stored records', () => {
+  const version = makeVersion(123456789n << 16n, new Uint8Array([9, 9, 9]))
+
+  it('keep version, flag and value together and decode to the same', () => {
+    const value = new TextEncoder().encode('hello')
+    const stored = encodeStored({ version, tombstone: false, value })
+
+    expect([...stored.subarray(0, 4)]).toEqual([0xdc, 1, 0, version.byteLength])
+    expect(decodeStored(stored)).toEqual({ version, tombstone: false, value })
+  })
+
+  it('store a tombstone without a value', () => {
+    const stored = encodeStored({ version, tombstone: true, value: new Uint8Array([1, 2]) })
+
+    expect(stored.byteLength).toBe(4 + version.byteLength)
+    expect(decodeStored(stored)).toEqual({ version, tombstone: true, value: new Uint8Array(0) })
+  })
+
+  it('read bytes without a header as an unversioned value, older than any version', () => {
+    for (const bytes of [new Uint8Array(0), new Uint8Array([0xdc, 1, 0]), new Uint8Array([0xdc, 2, 0, 0]), new Uint8Array([0xdc, 1, 4, 0]), new Uint8Array([0xdc, 1, 0, 9, 1]), new Uint8Array([1, 2, 3, 4, 5])]) {
+      expect(decodeStored(bytes)).toEqual({ version: new Uint8Array(0), tombstone: false, value: bytes })
+    }
+  })
+
+  it('refuse a version longer than 255 bytes', () => {
+    expect(() => encodeStored({ version: new Uint8Array(256), tombstone: false })).toThrow(/255/)
+  })
+})
+
+describe('recordDigest', () => {
+  it('depends on the key and the version', () => {
+    const enc = new TextEncoder()
+    const v1 = makeVersion(1n, new Uint8Array([1]))
+    const v2 = makeVersion(2n, new Uint8Array([1]))
+    const a = recordDigest(enc.encode('/a'), v1)
+
+    expect(recordDigest(enc.encode('/a'), v2)).not.toBe(a)
+    expect(recordDigest(enc.encode('/b'), v1)).not.toBe(a)
+    expect(a).toBe(recordDigest(enc.encode('/a'), v1))
+    // key and version are hashed, not concatenated into something ambiguous per record
+    expect(a).toBeLessThan(1n << 64n)
+  })
+})
