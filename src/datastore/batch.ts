@@ -55,20 +55,25 @@ async function sendShare (components: DatastoreComponents, epoch: number, share:
   const parts = splitBySize(share, components.maxMessageSize - REQUEST_OVERHEAD)
   const channel = components.router.channel(owner)
   // every request is sent before any answer is awaited: in order, on one stream
-  const answers = parts.map(async part => channel.call({
+  const answers = await Promise.allSettled(parts.map(async part => channel.call({
     type: Request.Type.BATCH,
     epoch,
     puts: part.puts.map(p => ({ key: p.key.uint8Array() as Uint8Array<ArrayBuffer>, value: p.value as Uint8Array<ArrayBuffer>, missing: false })),
     keys: part.deletes.map(k => k.uint8Array() as Uint8Array<ArrayBuffer>)
-  }, options))
-
+  }, options)))
   const results: ShareResult[][] = []
 
+  // redirected parts are sent again in their order
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i]
+    const answer = answers[i]
 
     try {
-      const res = await answers[i]
+      if (answer.status === 'rejected') {
+        throw answer.reason
+      }
+
+      const res = answer.value
 
       if (res.status === Response.Status.MOVED) {
         await components.router.redirect(res, owner, attempt, `A batch for peer ${owner.toString()}`, options)
