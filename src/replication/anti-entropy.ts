@@ -1,0 +1,757 @@
+import { Request, Response } from '../pb/message.js'
+import { errorFromResponse } from '../rpc/errors.js'
+import { keySlot } from '../slots/hash.js'
+import type { Record as ReplicaRecord } from '../pb/message.js'
+import type { PeerChannel } from '../rpc/client.js'
+import type { Ownership } from '../slots/ownership.js'
+import type { AbortOptions, Logger, PeerId } from '@libp2p/interface'
+
+/** The key, version and kind of a record held, without its value */
+export interface SlotEntry {
+  key: Uint8Array
+  version: Uint8Array
+  tombstone: boolean
+}
+
+/**
+ * What anti-entropy needs from this node's owner service. Every change goes
+ * through it, so the owner's rules (refuse older versions, keep the per-slot
+ * digests) hold for repairs as for any write.
+ */
+export interface ReplicaStore {
+  /** The digests of slots `start`..`end` (inclusive), 8 bytes each, in slot order */
+  slotDigests(start: number, end: number, options?: AbortOptions): Promise<Uint8Array>
+  /** Every record of slots `start`..`end` (inclusive) held, tombstones included, without values: one scan of the store */
+  slotEntries(start: number, end: number, options?: AbortOptions): Promise<SlotEntry[]>
+  /** The records of `keys`, undefined for a key with no record */
+  recordsOf(keys: Uint8Array[], options?: AbortOptions): Promise<Array<ReplicaRecord | undefined>>
+  /** Apply what is newer than what is held */
+  applyRecords(records: ReplicaRecord[], options?: AbortOptions): Promise<void>
+  /** The tombstones held whose version's clock is older than `before` (ms since the epoch) */
+  tombstones(before: number, options?: AbortOptions): Promise<SlotEntry[]>
+  /** Delete the tombstones given, each only while it is still the record held at that version; returns how many went */
+  purgeTombstones(entries: SlotEntry[], options?: AbortOptions): Promise<number>
+  /** Order of two versions: negative when `a` is older */
+  compareVersions(a: Uint8Array, b: Uint8Array): number
+}
+
+export interface AntiEntropyInit {
+  self: PeerId
+  log: Logger
+  /** Milliseconds between the end of one round and the start of the next */
+  interval: number
+  /** A tombstone younger than this (by its version's clock) is never purged */
+  tombstoneGracePeriod: number
+  /** Largest request this node may send */
+  maxMessageSize: number
+  /** The ownership under the table in force */
+  ownership(): Ownership
+  channel(peer: PeerId): PeerChannel
+  replica: ReplicaStore
+  /** The clock every request carries */
+  clock(): bigint
+  /** Advance this node's clock past a peer's */
+  observe(clock: bigint): void
+  /** A peer the failure detector suspects down is skipped until it is back */
+  isSuspected?(peer: PeerId): boolean
+}
+
+/** What anti-entropy did since the node started */
+export interface AntiEntropyStats {
+  /** Rounds completed (each compares this node with every peer it shares replicated slots with) */
+  rounds: number
+  /** Slot digests compared with a peer's */
+  slotsCompared: number
+  /** Slots whose digests differed, so their entries were exchanged */
+  slotsDiffering: number
+  /** Records this node wrote to peers */
+  recordsPushed: number
+  /** Records this node took from peers (newer than its own, or missing) */
+  recordsPulled: number
+  /** Tombstones deleted once every owner of their slot held them */
+  tombstonesPurged: number
+  /** Bytes of anti-entropy requests sent */
+  bytesSent: number
+  /** Bytes of anti-entropy answers received */
+  bytesReceived: number
+  /** Peers a round could not reconcile with (unreachable, refused) */
+  failures: number
+  /** When the last round ended (ms since the epoch), 0 before the first */
+  lastRoundEnd: number
+}
+
+/** Slots per DIGESTS request: 32 KiB of digests */
+const DIGEST_SPAN = 4096
+/**
+ * Differing slots closer than this share one SLOT_ENTRIES request: each
+ * request costs the owner a scan of its store, each agreeing slot in between
+ * costs its entries on the wire
+ */
+const ENTRY_GAP = 32
+/** Most slots one SLOT_ENTRIES request spans */
+const ENTRY_SPAN = 4096
+/** Keys per REPLICA_GET_MANY request (the owner's GET_MANY chunk) */
+const PULL_CHUNK = 1024
+/** Target size of one REPLICA_WRITE request */
+const PUSH_BYTES = 1024 * 1024
+
+const EMPTY_DIGEST = new Uint8Array(8)
+
+/** One slot being reconciled with one peer */
+interface SlotDiff {
+  slot: number
+  push: Uint8Array[]
+  pull: Uint8Array[]
+  /** Keys both hold at the same version: their values are compared when nothing else differs */
+  same: Uint8Array[]
+  mine: SlotEntry[]
+  theirs: Map<string, SlotEntry>
+}
+
+/**
+ * Background repair between the owners of replicated slots. Every `interval`
+ * (and when the failure detector sees a peer come back), for each peer that
+ * shares replicated slots with this node:
+ *
+ * 1. DIGESTS for the shared slots, compared with this node's: 8 bytes a slot,
+ *    so agreeing slots cost nothing more;
+ * 2. for each differing slot, SLOT_ENTRIES (keys and versions, no values),
+ *    diffed by (key, version);
+ * 3. this node's newer or missing records pushed with REPLICA_WRITE, the
+ *    peer's newer ones pulled with REPLICA_GET_MANY and applied through the
+ *    owner service, which refuses anything older than what it holds.
+ *
+ * The bytes exchanged grow with the difference, not with the data.
+ *
+ * Two records with one version and different values (a value damaged on one
+ * owner) show as a slot whose digests differ while every (key, version)
+ * agrees: the values of that slot are then compared, and the owner's rule for
+ * equal versions decides (see `ReplicaStore.applyRecords`).
+ *
+ * Tombstones: a tombstone older than `tombstoneGracePeriod` is deleted once
+ * every other owner of its slot was seen, in the same round, to hold it at the
+ * same version or to hold no record of the key. Such an old tombstone is not
+ * pushed to a peer that holds nothing for the key (there is no value there to
+ * hide, and the peer may have purged it already); it is pushed, like any
+ * record, to a peer holding an older version. The grace period must be longer
+ * than a write can stay in flight (hints included), or an older value
+ * delivered after the purge would come back.
+ */
+export class AntiEntropy {
+  private readonly init: AntiEntropyInit
+  private readonly counters: AntiEntropyStats
+  private timer?: ReturnType<typeof setTimeout>
+  /** The last round queued: the next one starts after it */
+  private tail: Promise<void>
+  private controller?: AbortController
+  /** When old tombstones were last looked for */
+  private lastSweep: number
+
+  constructor (init: AntiEntropyInit) {
+    this.init = init
+    this.tail = Promise.resolve()
+    this.lastSweep = 0
+    this.counters = {
+      rounds: 0,
+      slotsCompared: 0,
+      slotsDiffering: 0,
+      recordsPushed: 0,
+      recordsPulled: 0,
+      tombstonesPurged: 0,
+      bytesSent: 0,
+      bytesReceived: 0,
+      failures: 0,
+      lastRoundEnd: 0
+    }
+  }
+
+  start (): void {
+    if (this.controller != null) {
+      return
+    }
+
+    this.controller = new AbortController()
+    this.schedule()
+  }
+
+  /** Stop the timer and wait for a round in progress to give up */
+  async stop (): Promise<void> {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    this.controller?.abort()
+    this.controller = undefined
+    await this.tail
+    clearTimeout(this.timer)
+  }
+
+  /** A copy of the counters */
+  stats (): AntiEntropyStats {
+    return { ...this.counters }
+  }
+
+  /**
+   * Run a round after the one in progress, if any, for instance when a peer
+   * comes back up. Resolves when that round ended.
+   */
+  async trigger (): Promise<void> {
+    await this.enqueue()
+  }
+
+  private schedule (): void {
+    if (this.controller == null) {
+      return
+    }
+
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => {
+      this.enqueue().catch(() => {})
+    }, this.init.interval)
+    // background repair alone must not keep a process alive
+    this.timer.unref?.()
+  }
+
+  /** Rounds run one after another, never two at once */
+  private async enqueue (): Promise<void> {
+    const controller = this.controller
+
+    if (controller == null) {
+      return
+    }
+
+    clearTimeout(this.timer)
+    const next = this.tail.then(async () => {
+      if (!controller.signal.aborted) {
+        await this.runRound(controller.signal)
+      }
+    }).catch((err) => {
+      this.init.log.error('anti-entropy round failed - %e', err)
+    }).finally(() => {
+      if (this.tail === next) {
+        this.schedule()
+      }
+    })
+    this.tail = next
+    await next
+  }
+
+  private async runRound (signal: AbortSignal): Promise<void> {
+    const ownership = this.init.ownership()
+    const started = Date.now()
+    const shared = sharedSlots(ownership, this.init.self)
+    /** Per slot, the other owners found to hold every old tombstone this node holds */
+    const purge = new Map<number, PurgeState>()
+
+    for (const [peerString, { peer, slots }] of shared) {
+      if (signal.aborted) {
+        return
+      }
+
+      if (this.init.isSuspected?.(peer) === true) {
+        continue
+      }
+
+      try {
+        await this.syncPeer(peer, slots, ownership, started, purge, signal)
+      } catch (err: any) {
+        if (signal.aborted) {
+          return
+        }
+
+        this.counters.failures++
+        this.init.log('anti-entropy with %s failed - %e', peerString, err)
+      }
+    }
+
+    await this.purge(ownership, purge, signal)
+    this.counters.rounds++
+    this.counters.lastRoundEnd = Date.now()
+  }
+
+  /** Compare every slot shared with `peer` and exchange what differs */
+  private async syncPeer (peer: PeerId, slots: number[], ownership: Ownership, started: number, purge: Map<number, PurgeState>, signal: AbortSignal): Promise<void> {
+    const epoch = ownership.table.epoch
+    const cutoff = started - this.init.tombstoneGracePeriod
+    const differing: number[] = []
+
+    for (const [start, end] of spans(slots, DIGEST_SPAN)) {
+      const res = await this.call(peer, { type: Request.Type.DIGESTS, epoch, slotStart: start, slotEnd: end }, signal)
+      const theirs = res.digests ?? new Uint8Array(0)
+      const count = end - start + 1
+
+      if (theirs.byteLength !== count * 8) {
+        throw new Error(`peer answered ${theirs.byteLength} bytes of digests for ${count} slots`)
+      }
+
+      const mine = await this.init.replica.slotDigests(start, end, { signal })
+      this.counters.slotsCompared += count
+
+      for (let i = 0; i < count; i++) {
+        if (equalAt(mine, theirs, i * 8)) {
+          agreed(purge, start + i, peer)
+        } else {
+          differing.push(start + i)
+        }
+      }
+    }
+
+    this.counters.slotsDiffering += differing.length
+
+    for (const run of runs(differing, ENTRY_GAP, ENTRY_SPAN)) {
+      const diffs = await this.diffRun(peer, run, epoch, cutoff, signal)
+      const push = diffs.flatMap(d => d.push)
+      const pull = diffs.flatMap(d => d.pull)
+
+      // digests differ but every (key, version) agrees: values differ
+      const same = diffs.filter(d => d.push.length === 0 && d.pull.length === 0).flatMap(d => d.same)
+      const contentPush = await this.compareValues(peer, same, epoch, pull, signal)
+
+      await this.push(peer, [...push, ...contentPush], epoch, signal)
+      await this.pull(peer, pull, epoch, signal)
+
+      for (const diff of diffs) {
+        tombstonesHeld(purge, diff, peer, cutoff)
+      }
+    }
+  }
+
+  /**
+   * The entries of a run of differing slots on both sides (one scan each),
+   * diffed slot by slot. The slots between them that agree are skipped.
+   */
+  private async diffRun (peer: PeerId, run: number[], epoch: number, cutoff: number, signal: AbortSignal): Promise<SlotDiff[]> {
+    const start = run[0]
+    const end = run[run.length - 1]
+    const wanted = new Set(run)
+    const theirs = new Map<number, Map<string, SlotEntry>>()
+    const mine = new Map<number, SlotEntry[]>()
+
+    for await (const res of this.callStreamed(peer, { type: Request.Type.SLOT_ENTRIES, epoch, slotStart: start, slotEnd: end }, signal)) {
+      for (const entry of res.entries) {
+        if (entry.key == null || entry.version == null) {
+          throw new Error(`peer sent an entry of slots ${start}..${end} without key or version`)
+        }
+
+        const slot = keySlot(entry.key)
+
+        if (wanted.has(slot)) {
+          let entries = theirs.get(slot)
+
+          if (entries == null) {
+            entries = new Map()
+            theirs.set(slot, entries)
+          }
+
+          entries.set(keyId(entry.key), { key: entry.key, version: entry.version, tombstone: entry.tombstone === true })
+        }
+      }
+    }
+
+    for (const entry of await this.init.replica.slotEntries(start, end, { signal })) {
+      const slot = keySlot(entry.key)
+
+      if (wanted.has(slot)) {
+        const entries = mine.get(slot)
+
+        if (entries == null) {
+          mine.set(slot, [entry])
+        } else {
+          entries.push(entry)
+        }
+      }
+    }
+
+    return run.map(slot => this.diffSlot(slot, mine.get(slot) ?? [], theirs.get(slot) ?? new Map(), cutoff))
+  }
+
+  /** The entries of one slot on both sides, diffed by (key, version) */
+  private diffSlot (slot: number, mine: SlotEntry[], theirs: Map<string, SlotEntry>, cutoff: number): SlotDiff {
+    const diff: SlotDiff = { slot, push: [], pull: [], same: [], mine, theirs }
+    const held = new Set<string>()
+
+    for (const entry of mine) {
+      const id = keyId(entry.key)
+      held.add(id)
+      const other = theirs.get(id)
+
+      if (other == null) {
+        // an old tombstone is not sent where there is no value to hide
+        if (!(entry.tombstone && versionTime(entry.version) < cutoff)) {
+          diff.push.push(entry.key)
+        }
+
+        continue
+      }
+
+      const order = this.init.replica.compareVersions(entry.version, other.version)
+
+      if (order > 0) {
+        diff.push.push(entry.key)
+      } else if (order < 0) {
+        diff.pull.push(entry.key)
+      } else {
+        diff.same.push(entry.key)
+      }
+    }
+
+    for (const [id, entry] of theirs) {
+      if (!held.has(id) && !(entry.tombstone && versionTime(entry.version) < cutoff)) {
+        diff.pull.push(entry.key)
+      }
+    }
+
+    return diff
+  }
+
+  /**
+   * The peer's records of `keys` (held by both at one version) against this
+   * node's: keys whose values differ are added to `pull` when the peer's
+   * record should win, and returned when this node's should
+   */
+  private async compareValues (peer: PeerId, keys: Uint8Array[], epoch: number, pull: Uint8Array[], signal: AbortSignal): Promise<Uint8Array[]> {
+    const push: Uint8Array[] = []
+
+    for (let i = 0; i < keys.length; i += PULL_CHUNK) {
+      const chunk = keys.slice(i, i + PULL_CHUNK)
+      const theirs = await this.fetch(peer, chunk, epoch, signal)
+      const mine = await this.init.replica.recordsOf(chunk, { signal })
+
+      theirs.forEach((record, j) => {
+        const own = mine[j]
+
+        if (record == null || own == null || sameContent(record, own)) {
+          return
+        }
+
+        const order = this.init.replica.compareVersions(own.version, record.version)
+
+        if (order < 0) {
+          pull.push(chunk[j])
+        } else if (order > 0) {
+          push.push(chunk[j])
+        } else if (compareBytes(own.value ?? EMPTY_DIGEST, record.value ?? EMPTY_DIGEST) > 0) {
+          push.push(chunk[j])
+        } else {
+          pull.push(chunk[j])
+        }
+      })
+    }
+
+    return push
+  }
+
+  /** Write this node's records of `keys` to the peer; what it refuses as older is newer there: take it */
+  private async push (peer: PeerId, keys: Uint8Array[], epoch: number, signal: AbortSignal): Promise<void> {
+    if (keys.length === 0) {
+      return
+    }
+
+    const limit = Math.min(PUSH_BYTES, Math.floor(this.init.maxMessageSize / 2))
+
+    for (let i = 0; i < keys.length; i += PULL_CHUNK) {
+      const records = (await this.init.replica.recordsOf(keys.slice(i, i + PULL_CHUNK), { signal }))
+        .filter((r): r is ReplicaRecord => r != null)
+      let batch: ReplicaRecord[] = []
+      let bytes = 0
+
+      const send = async (): Promise<void> => {
+        if (batch.length === 0) {
+          return
+        }
+
+        const res = await this.call(peer, { type: Request.Type.REPLICA_WRITE, epoch, records: batch }, signal)
+        this.counters.recordsPushed += batch.length - res.records.length
+
+        if (res.records.length > 0) {
+          await this.init.replica.applyRecords(res.records, { signal })
+        }
+
+        batch = []
+        bytes = 0
+      }
+
+      for (const record of records) {
+        const size = record.key.byteLength + (record.value?.byteLength ?? 0) + record.version.byteLength + 16
+
+        if (bytes + size > limit) {
+          await send()
+        }
+
+        batch.push(record)
+        bytes += size
+      }
+
+      await send()
+    }
+  }
+
+  /** Take the peer's records of `keys` and apply them here */
+  private async pull (peer: PeerId, keys: Uint8Array[], epoch: number, signal: AbortSignal): Promise<void> {
+    for (let i = 0; i < keys.length; i += PULL_CHUNK) {
+      const records = (await this.fetch(peer, keys.slice(i, i + PULL_CHUNK), epoch, signal))
+        .filter((r): r is ReplicaRecord => r != null)
+
+      if (records.length > 0) {
+        await this.init.replica.applyRecords(records, { signal })
+        this.counters.recordsPulled += records.length
+      }
+    }
+  }
+
+  /** The peer's records of `keys`, in order, undefined where it holds none */
+  private async fetch (peer: PeerId, keys: Uint8Array[], epoch: number, signal: AbortSignal): Promise<Array<ReplicaRecord | undefined>> {
+    const records: Array<ReplicaRecord | undefined> = []
+
+    for await (const res of this.callStreamed(peer, { type: Request.Type.REPLICA_GET_MANY, epoch, keys: keys as Array<Uint8Array<ArrayBuffer>> }, signal)) {
+      for (const entry of res.entries) {
+        if (entry.missing || entry.key == null || entry.version == null) {
+          records.push(undefined)
+          continue
+        }
+
+        records.push({
+          key: entry.key,
+          value: entry.tombstone === true ? undefined : (entry.value ?? new Uint8Array(0)),
+          version: entry.version,
+          tombstone: entry.tombstone === true
+        })
+      }
+    }
+
+    if (records.length !== keys.length) {
+      throw new Error(`peer answered ${records.length} records for ${keys.length} keys`)
+    }
+
+    return records
+  }
+
+  /**
+   * Delete the old tombstones every other owner of their slot was seen to hold
+   * (or to hold nothing for) this round. Looking for them reads every key
+   * held, so it runs at most once per quarter of the grace period.
+   */
+  private async purge (ownership: Ownership, purge: Map<number, PurgeState>, signal: AbortSignal): Promise<void> {
+    const now = Date.now()
+
+    if (signal.aborted || purge.size === 0 || now - this.lastSweep < this.init.tombstoneGracePeriod / 4) {
+      return
+    }
+
+    this.lastSweep = now
+    const candidates = (await this.init.replica.tombstones(now - this.init.tombstoneGracePeriod, { signal })).filter(entry => {
+      const slot = keySlot(entry.key)
+      const state = purge.get(slot)
+      return state != null && state.peers.size >= ownership.table.owners(slot).length - 1 && !state.vetoed.has(keyId(entry.key))
+    })
+
+    if (candidates.length > 0) {
+      this.counters.tombstonesPurged += await this.init.replica.purgeTombstones(candidates, { signal })
+    }
+  }
+
+  private stamp (req: Partial<Request>): Partial<Request> {
+    req.clock = this.init.clock()
+    return req
+  }
+
+  private async call (peer: PeerId, req: Partial<Request>, signal: AbortSignal): Promise<Response> {
+    this.stamp(req)
+    this.counters.bytesSent += Request.encode(req).byteLength
+    const res = await this.init.channel(peer).call(req, { signal })
+    this.counters.bytesReceived += Response.encode(res).byteLength
+    this.answered(peer, res)
+    return res
+  }
+
+  private async * callStreamed (peer: PeerId, req: Partial<Request>, signal: AbortSignal): AsyncGenerator<Response> {
+    this.stamp(req)
+    this.counters.bytesSent += Request.encode(req).byteLength
+
+    for await (const res of this.init.channel(peer).callStreamed(req, { signal })) {
+      this.counters.bytesReceived += Response.encode(res).byteLength
+      this.answered(peer, res)
+      yield res
+    }
+  }
+
+  private answered (peer: PeerId, res: Response): void {
+    if (res.clock > 0n) {
+      this.init.observe(res.clock)
+    }
+
+    if (res.status !== Response.Status.OK) {
+      throw errorFromResponse(res, peer.toString())
+    }
+  }
+}
+
+/** What is known, this round, of the other owners of one slot */
+interface PurgeState {
+  /** The other owners seen to hold every old tombstone this node holds in the slot (or none of the key) */
+  peers: Set<string>
+  /** Keys some owner holds at another version: not purged this round */
+  vetoed: Set<string>
+}
+
+function stateOf (purge: Map<number, PurgeState>, slot: number): PurgeState {
+  let state = purge.get(slot)
+
+  if (state == null) {
+    state = { peers: new Set(), vetoed: new Set() }
+    purge.set(slot, state)
+  }
+
+  return state
+}
+
+/** The peer's digest of `slot` equals this node's: it holds exactly the same records */
+function agreed (purge: Map<number, PurgeState>, slot: number, peer: PeerId): void {
+  stateOf(purge, slot).peers.add(peer.toString())
+}
+
+/**
+ * After a slot was reconciled with `peer`: the peer counts as holding this
+ * node's old tombstones if, before the exchange, it held each at the same
+ * version or held nothing for its key. Tombstones it held at another version
+ * are vetoed for this round.
+ */
+function tombstonesHeld (purge: Map<number, PurgeState>, diff: SlotDiff, peer: PeerId, cutoff: number): void {
+  const state = stateOf(purge, diff.slot)
+
+  for (const entry of diff.mine) {
+    if (!entry.tombstone || versionTime(entry.version) >= cutoff) {
+      continue
+    }
+
+    const other = diff.theirs.get(keyId(entry.key))
+
+    if (other != null && compareBytes(other.version, entry.version) !== 0) {
+      state.vetoed.add(keyId(entry.key))
+    }
+  }
+
+  state.peers.add(peer.toString())
+}
+
+/**
+ * For each other owner, the slots it shares with this node, among replicated
+ * ranges (ranges with one owner have no replica to repair)
+ */
+export function sharedSlots (ownership: Ownership, self: PeerId): Map<string, { peer: PeerId, slots: number[] }> {
+  const shared = new Map<string, { peer: PeerId, slots: number[] }>()
+
+  for (const range of ownership.table.ranges) {
+    if (range.owners.length < 2 || !range.owners.some(o => o.equals(self))) {
+      continue
+    }
+
+    for (const owner of range.owners) {
+      if (owner.equals(self)) {
+        continue
+      }
+
+      const id = owner.toString()
+      let entry = shared.get(id)
+
+      if (entry == null) {
+        entry = { peer: owner, slots: [] }
+        shared.set(id, entry)
+      }
+
+      for (let slot = range.start; slot <= range.end; slot++) {
+        entry.slots.push(slot)
+      }
+    }
+  }
+
+  for (const entry of shared.values()) {
+    entry.slots.sort((a, b) => a - b)
+  }
+
+  return shared
+}
+
+/** Runs of consecutive slots, each at most `max` long, as [start, end] inclusive */
+export function spans (slots: readonly number[], max: number): Array<[number, number]> {
+  const out: Array<[number, number]> = []
+  let i = 0
+
+  while (i < slots.length) {
+    const start = slots[i]
+    let end = start
+
+    while (i + 1 < slots.length && slots[i + 1] === end + 1 && end - start + 1 < max) {
+      end = slots[++i]
+    }
+
+    out.push([start, end])
+    i++
+  }
+
+  return out
+}
+
+/** Sorted slots cut into runs: a new run where the gap exceeds `gap` or the run would span more than `span` slots */
+export function runs (slots: readonly number[], gap: number, span: number): number[][] {
+  const out: number[][] = []
+  let run: number[] = []
+
+  for (const slot of slots) {
+    if (run.length > 0 && (slot - run[run.length - 1] > gap || slot - run[0] >= span)) {
+      out.push(run)
+      run = []
+    }
+
+    run.push(slot)
+  }
+
+  if (run.length > 0) {
+    out.push(run)
+  }
+
+  return out
+}
+
+/** Milliseconds of a version's hybrid logical clock (its first 6 bytes) */
+export function versionTime (version: Uint8Array): number {
+  if (version.byteLength < 8) {
+    return 0
+  }
+
+  let ms = 0
+
+  for (let i = 0; i < 6; i++) {
+    ms = ms * 256 + version[i]
+  }
+
+  return ms
+}
+
+function equalAt (a: Uint8Array, b: Uint8Array, offset: number): boolean {
+  for (let i = offset; i < offset + 8; i++) {
+    if ((a[i] ?? 0) !== (b[i] ?? 0)) {
+      return false
+    }
+  }
+
+  return true
+}
+
+function compareBytes (a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.byteLength, b.byteLength)
+
+  for (let i = 0; i < n; i++) {
+    if (a[i] !== b[i]) {
+      return a[i] - b[i]
+    }
+  }
+
+  return a.byteLength - b.byteLength
+}
+
+function sameContent (a: ReplicaRecord, b: ReplicaRecord): boolean {
+  return a.tombstone === b.tombstone && compareBytes(a.value ?? EMPTY_DIGEST, b.value ?? EMPTY_DIGEST) === 0
+}
+/** A key as a map key (one char per byte) */
+function keyId (bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
+}
