@@ -77,6 +77,12 @@ export interface SlotTableInit {
 export interface EvenSlotTableOptions {
   /** Version of the table, default 0 */
   epoch?: number
+  /**
+   * The replication factor N: owners per range, from 1 (default) to the
+   * number of peers. Range i is owned by peers i, i+1, ... i+N-1 (wrapping
+   * around), so each peer is primary of one range and replica of N-1 others.
+   */
+  replicas?: number
 }
 
 /**
@@ -136,6 +142,8 @@ export class SlotTable {
   readonly #peers: Map<string, PeerEntry>
   /** Distinct primary owners in range order */
   readonly #ownerPeers: readonly PeerId[]
+  /** The most owners of any range */
+  readonly #replicas: number
 
   /**
    * Takes already validated, frozen parts: use the static constructors
@@ -150,6 +158,7 @@ export class SlotTable {
       this.#index = from.#index
       this.#peers = from.#peers
       this.#ownerPeers = from.#ownerPeers
+      this.#replicas = from.#replicas
     } else {
       this.#index = new Uint16Array(SLOT_COUNT)
       this.#peers = new Map()
@@ -188,6 +197,7 @@ export class SlotTable {
       }
 
       this.#ownerPeers = Object.freeze(ownerPeers)
+      this.#replicas = ranges.reduce((max, range) => Math.max(max, range.owners.length), 1)
     }
 
     Object.freeze(this)
@@ -197,11 +207,12 @@ export class SlotTable {
    * A table splitting the slots evenly over `peers`: N ranges of
    * floor(16384 / N) slots, the remainder spread one slot each over the first
    * ranges. Range i is owned by `peers[i]`, so the order given is the order of
-   * the ranges.
+   * the ranges; with `replicas: N` its owners are `peers[i]` to `peers[i+N-1]`,
+   * wrapping around.
    *
    * @param peers - one or more distinct peers
-   * @param options - the epoch, default 0
-   * @throws {InvalidParametersError} if `peers` is not an array of 1 to 16384 peers
+   * @param options - the epoch, default 0, and the replication factor, default 1
+   * @throws {InvalidParametersError} if `peers` is not an array of 1 to 16384 peers, or `replicas` is not an integer from 1 to the number of peers
    * @throws {InvalidSlotTableError} if a peer is invalid or listed twice, or the epoch is invalid
    */
   static even (peers: SlotPeerInit[], options: EvenSlotTableOptions = {}): SlotTable {
@@ -213,6 +224,12 @@ export class SlotTable {
       throw new InvalidParametersError(`SlotTable.even needs 1 to ${SLOT_COUNT} peers, got ${peers.length}`)
     }
 
+    const replicas = options.replicas ?? 1
+
+    if (!Number.isSafeInteger(replicas) || replicas < 1 || replicas > peers.length) {
+      throw new InvalidParametersError(`replicas must be an integer from 1 to the number of peers (${peers.length}), got ${show(replicas)}`)
+    }
+
     const size = Math.floor(SLOT_COUNT / peers.length)
     const remainder = SLOT_COUNT % peers.length
     const ranges: SlotRangeInit[] = []
@@ -220,7 +237,8 @@ export class SlotTable {
 
     for (let i = 0; i < peers.length; i++) {
       const end = start + size + (i < remainder ? 1 : 0) - 1
-      ranges.push({ start, end, owners: [(peers[i] as SlotPeerInit | undefined)?.id as PeerId | string] })
+      const owners = Array.from({ length: replicas }, (_, j) => (peers[(i + j) % peers.length] as SlotPeerInit | undefined)?.id as PeerId | string)
+      ranges.push({ start, end, owners })
       start = end + 1
     }
 
@@ -263,6 +281,14 @@ export class SlotTable {
     }
 
     return SlotTable.#fromParts(validate(input, false))
+  }
+
+  /**
+   * The replication factor: the most owners of any range (1 when every range
+   * has a single owner)
+   */
+  get replicas (): number {
+    return this.#replicas
   }
 
   /**

@@ -656,3 +656,59 @@ describe('SlotTable immutability', () => {
     expect(table.ownerPeers()).toHaveLength(2)
   })
 })
+
+describe('SlotTable.even with replicas', () => {
+  it('gives range i the owners i .. i+N-1, wrapping around, each peer primary once', () => {
+    const peers = peersJSON(4)
+    const table = SlotTable.even(peers, { replicas: 3 })
+
+    expect(table.replicas).toBe(3)
+    expect(table.ranges.map(range => range.owners.map(owner => owner.toString()))).toEqual([
+      [s[0], s[1], s[2]],
+      [s[1], s[2], s[3]],
+      [s[2], s[3], s[0]],
+      [s[3], s[0], s[1]]
+    ])
+    // the ranges are those of the unreplicated table
+    expect(table.ranges.map(({ start, end }) => [start, end])).toEqual(SlotTable.even(peers).ranges.map(({ start, end }) => [start, end]))
+    expect(table.ownerPeers().map(String)).toEqual(s.slice(0, 4))
+  })
+
+  it('lets N equal the number of peers: every peer owns every slot', () => {
+    const table = SlotTable.even(peersJSON(3), { replicas: 3 })
+
+    for (const slot of [0, 8000, SLOT_COUNT - 1]) {
+      expect(table.owners(slot).map(String).sort()).toEqual(s.slice(0, 3).sort())
+    }
+  })
+
+  it('is 1 for tables without replicas, and the most owners of a range for explicit ones', () => {
+    expect(SlotTable.even(peersJSON(3)).replicas).toBe(1)
+    expect(SlotTable.even(peersJSON(3), { replicas: 1 }).replicas).toBe(1)
+
+    const mixed = SlotTable.fromRanges({
+      ranges: [{ start: 0, end: 99, owners: [s[0], s[1]] }, { start: 100, end: SLOT_COUNT - 1, owners: [s[1]] }],
+      peers: peersJSON(2)
+    })
+    expect(mixed.replicas).toBe(2)
+  })
+
+  it('refuses a replication factor that is not an integer from 1 to the number of peers', () => {
+    for (const replicas of [0, 4, -1, 1.5, Number.NaN, '2' as any]) {
+      expect(() => SlotTable.even(peersJSON(3), { replicas })).toThrow(expect.objectContaining({
+        name: 'InvalidParametersError',
+        message: expect.stringMatching(/replicas must be an integer from 1 to the number of peers \(3\)/)
+      }))
+    }
+  })
+
+  it('keeps its owner lists and replication factor through JSON and a new epoch', () => {
+    const table = SlotTable.even(peersJSON(5), { replicas: 2, epoch: 7 })
+    const copy = SlotTable.fromJSON(JSON.stringify(table))
+
+    expect(copy.equals(table)).toBe(true)
+    expect(copy.replicas).toBe(2)
+    expect(table.withEpoch(8).replicas).toBe(2)
+    expect(Object.keys(table.toJSON()).sort()).toEqual(['epoch', 'peers', 'ranges'])
+  })
+})
