@@ -13,14 +13,13 @@ import type { HeliaTestCluster } from './utils/helia.js'
 
 /** Small leaves, so the two DAGs share many blocks and the two pin walks meet on many of them */
 const chunker = fixedChunker(1024)
-const SHARED = deterministicBytes(120 * 1024, 7)
-
-/** A file of the shared bytes followed by bytes of its own */
-function fileWith (seed: number): Uint8Array {
+/** A file of shared bytes (from `sharedSeed`) followed by bytes of its own */
+function fileWith (seed: number, sharedSeed = 7, sharedSize = 120 * 1024): Uint8Array {
+  const shared = deterministicBytes(sharedSize, sharedSeed)
   const own = deterministicBytes(8 * 1024, seed)
-  const bytes = new Uint8Array(SHARED.byteLength + own.byteLength)
-  bytes.set(SHARED)
-  bytes.set(own, SHARED.byteLength)
+  const bytes = new Uint8Array(shared.byteLength + own.byteLength)
+  bytes.set(shared)
+  bytes.set(own, shared.byteLength)
   return bytes
 }
 
@@ -81,5 +80,49 @@ describe('pins made concurrently on two Helia nodes', () => {
       const bytes = await concatAll(unixfs(node.helia).cat(cidB, { offline: true }))
       expect(Buffer.compare(bytes, dataB)).toBe(0)
     }
+  })
+
+  it('counts one CID pinned on two nodes at once as one pin: a single unpin lets GC collect it', async () => {
+    const [a, b, c] = cluster.nodes
+    const data = fileWith(3, 8, 32 * 1024)
+    const cid = await unixfs(a.helia).addBytes(data, { chunker })
+    const blocks = await all(a.helia.pins.add(cid))
+    await all(a.helia.pins.rm(cid))
+
+    // both may pass Helia's "already pinned?" check before either writes the pin
+    const pinned = await Promise.allSettled([all(a.helia.pins.add(cid)), all(b.helia.pins.add(cid))])
+    expect(pinned.some(p => p.status === 'fulfilled')).toBe(true)
+
+    await all(c.helia.pins.rm(cid))
+    await expect(a.helia.pins.isPinned(cid)).resolves.toBe(false)
+    await c.helia.gc()
+
+    // every block of it is gone: none is held by a pin counted twice
+    for (const block of blocks) {
+      await expect(b.helia.blockstore.has(block)).resolves.toBe(false)
+    }
+  })
+
+  it('releases a pin once when two nodes unpin it at once, keeping an overlapping pin\'s blocks', async () => {
+    const [a, b, c] = cluster.nodes
+    const dataX = fileWith(4, 9, 32 * 1024)
+    const dataY = fileWith(5, 9, 32 * 1024)
+    const cidX = await unixfs(a.helia).addBytes(dataX, { chunker })
+    const cidY = await unixfs(a.helia).addBytes(dataY, { chunker })
+    await all(a.helia.pins.add(cidX))
+    const pinnedY = await all(b.helia.pins.add(cidY))
+
+    // both may read the pin before either deletes it, and walk X's blocks twice
+    const removed = await Promise.allSettled([all(a.helia.pins.rm(cidX)), all(b.helia.pins.rm(cidX))])
+    expect(removed.some(r => r.status === 'fulfilled')).toBe(true)
+
+    await c.helia.gc()
+
+    for (const cid of pinnedY) {
+      await expect(c.helia.blockstore.has(cid)).resolves.toBe(true)
+    }
+
+    const bytes = await concatAll(unixfs(a.helia).cat(cidY, { offline: true }))
+    expect(Buffer.compare(bytes, dataY)).toBe(0)
   })
 })

@@ -298,6 +298,35 @@ describe('SharedPinsDatastore', () => {
     expect(await all(shared.queryKeys({ prefix: '/pinned-block/' }))).toEqual([])
   })
 
+  it('releases a pin once when two nodes unpin it one after the other, both having seen it', async () => {
+    const shared = new MemoryDatastore()
+    const a = new SharedPinsDatastore(new MemoryDatastore(), shared, undefined, { writer: 'a' })
+    const b = new SharedPinsDatastore(new MemoryDatastore(), shared, undefined, { writer: 'b' })
+    const pinX = await pinOf('DAG X')
+    const pinY = await pinOf('DAG Y')
+    const { blockKey } = await pinOf('a block both DAGs hold')
+
+    await a.put(blockKey, added(await readOrNothing(a, blockKey), pinX.cid))
+    await a.put(pinX.pinKey, new Uint8Array([1]))
+    await b.put(blockKey, added(await readOrNothing(b, blockKey), pinY.cid))
+    await b.put(pinY.pinKey, new Uint8Array([1]))
+
+    // Helia's pins.rm of X on both: each read the pin before A deleted it, then each walks
+    for (const store of [a, b]) {
+      await store.delete(pinX.pinKey)
+      const record = removed(await store.get(blockKey), pinX.cid)
+
+      if (cborg.decode(record).pinCount === 0) {
+        await store.delete(blockKey)
+      } else {
+        await store.put(blockKey, record)
+      }
+    }
+
+    await expect(a.has(blockKey)).resolves.toBe(true)
+    expect(cborg.decode(await a.get(blockKey)).pinnedBy).toEqual([pinY.cid.bytes])
+  })
+
   it('counts a block as pinned while its pin is being made, before Helia writes the pin itself', async () => {
     const shared = new MemoryDatastore()
     const a = new SharedPinsDatastore(new MemoryDatastore(), shared, undefined, { writer: 'a' })
