@@ -48,6 +48,7 @@ export type { ClusterBlockstoreInit } from './blockstore.js'
 export { heliaCluster, HeliaCluster, ClusterService } from './blockstore/helia.js'
 export type { HeliaClusterInit, ClusterServiceComponents } from './blockstore/helia.js'
 export { SharedPinsDatastore, HELIA_PIN_NAMESPACES } from './blockstore/pins.js'
+export type { SharedPinsInit } from './blockstore/pins.js'
 export { SLOT_COUNT, PROTOCOL } from './constants.js'
 export { RESERVED_NAMESPACE } from './owner/keys.js'
 export {
