@@ -1,6 +1,7 @@
 import { Request, Response } from '../pb/message.js'
 import { errorFromResponse } from '../rpc/errors.js'
 import { keySlot } from '../slots/hash.js'
+import { compareVersions, versionClock } from './record.js'
 import type { Record as ReplicaRecord } from '../pb/message.js'
 import type { PeerChannel } from '../rpc/client.js'
 import type { Ownership } from '../slots/ownership.js'
@@ -31,8 +32,6 @@ export interface ReplicaStore {
   tombstones(before: number, options?: AbortOptions): Promise<SlotEntry[]>
   /** Delete the tombstones given, each only while it is still the record held at that version; returns how many went */
   purgeTombstones(entries: SlotEntry[], options?: AbortOptions): Promise<number>
-  /** Order of two versions: negative when `a` is older */
-  compareVersions(a: Uint8Array, b: Uint8Array): number
 }
 
 export interface AntiEntropyInit {
@@ -382,7 +381,7 @@ export class AntiEntropy {
         continue
       }
 
-      const order = this.init.replica.compareVersions(entry.version, other.version)
+      const order = compareVersions(entry.version, other.version)
 
       if (order > 0) {
         diff.push.push(entry.key)
@@ -422,13 +421,13 @@ export class AntiEntropy {
           return
         }
 
-        const order = this.init.replica.compareVersions(own.version, record.version)
+        const order = compareVersions(own.version, record.version)
 
         if (order < 0) {
           pull.push(chunk[j])
         } else if (order > 0) {
           push.push(chunk[j])
-        } else if (compareBytes(own.value ?? EMPTY_DIGEST, record.value ?? EMPTY_DIGEST) > 0) {
+        } else if (compareVersions(own.value ?? EMPTY_DIGEST, record.value ?? EMPTY_DIGEST) > 0) {
           push.push(chunk[j])
         } else {
           pull.push(chunk[j])
@@ -624,7 +623,7 @@ function tombstonesHeld (purge: Map<number, PurgeState>, diff: SlotDiff, peer: P
 
     const other = diff.theirs.get(keyId(entry.key))
 
-    if (other != null && compareBytes(other.version, entry.version) !== 0) {
+    if (other != null && compareVersions(other.version, entry.version) !== 0) {
       state.vetoed.add(keyId(entry.key))
     }
   }
@@ -711,19 +710,9 @@ export function runs (slots: readonly number[], gap: number, span: number): numb
   return out
 }
 
-/** Milliseconds of a version's hybrid logical clock (its first 6 bytes) */
-export function versionTime (version: Uint8Array): number {
-  if (version.byteLength < 8) {
-    return 0
-  }
-
-  let ms = 0
-
-  for (let i = 0; i < 6; i++) {
-    ms = ms * 256 + version[i]
-  }
-
-  return ms
+/** Milliseconds of a version's hybrid logical clock */
+function versionTime (version: Uint8Array): number {
+  return Number(versionClock(version) >> 16n)
 }
 
 function equalAt (a: Uint8Array, b: Uint8Array, offset: number): boolean {
@@ -736,21 +725,10 @@ function equalAt (a: Uint8Array, b: Uint8Array, offset: number): boolean {
   return true
 }
 
-function compareBytes (a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.byteLength, b.byteLength)
-
-  for (let i = 0; i < n; i++) {
-    if (a[i] !== b[i]) {
-      return a[i] - b[i]
-    }
-  }
-
-  return a.byteLength - b.byteLength
-}
-
 function sameContent (a: ReplicaRecord, b: ReplicaRecord): boolean {
-  return a.tombstone === b.tombstone && compareBytes(a.value ?? EMPTY_DIGEST, b.value ?? EMPTY_DIGEST) === 0
+  return a.tombstone === b.tombstone && compareVersions(a.value ?? EMPTY_DIGEST, b.value ?? EMPTY_DIGEST) === 0
 }
+
 /** A key as a map key (one char per byte) */
 function keyId (bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
