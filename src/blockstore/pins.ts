@@ -274,8 +274,8 @@ export class SharedPinsDatastore extends BaseDatastore implements Startable {
 /**
  * The per-node records behind Helia's `/pinned-block/<multihash>` (see
  * {@link SharedPinsDatastore}). A record lists pins by their CID bytes, as
- * Helia's `pinnedBy` does; it only ever grows while its pins exist, so no
- * write can undo another node's.
+ * Helia's `pinnedBy` does. Each node writes only its own records, and loses
+ * an entry only once its pin is gone, so no write undoes another's.
  */
 class PinRecords {
   private readonly shared: Datastore
@@ -395,7 +395,7 @@ class PinRecords {
 
   /** Helia's records for every block under a `/pinned-block/…` prefix */
   async * query (prefix: string, options?: AbortOptions): AsyncGenerator<Pair> {
-    // this node's records sit at /pinned-block/{<multihash>}/…
+    // the nodes' records sit at /pinned-block/{<multihash>}/<writer>
     const rest = prefix.slice(PINNED_BLOCK.length)
     const seen = new Set<string>()
 
