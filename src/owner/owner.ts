@@ -1,9 +1,14 @@
 import { Key } from 'interface-datastore'
+import { SLOT_COUNT } from '../constants.js'
+import { HybridClock } from '../replication/clock.js'
+import { compareVersions, decodeStored, encodeStored } from '../replication/record.js'
 import { badRequest } from '../rpc/request-error.js'
 import { keySlot } from '../slots/hash.js'
+import { SlotDigests } from './digests.js'
 import { isReserved, keyProblem } from './keys.js'
 import { notOwned } from './role.js'
 import { SlotWriteOrder } from './write-order.js'
+import type { StoredRecord } from '../replication/record.js'
 import type { Ownership } from '../slots/ownership.js'
 import type { AbortOptions, PeerId } from '@libp2p/interface'
 import type { Datastore, Pair } from 'interface-datastore'
@@ -14,6 +19,31 @@ export interface OwnerInit {
   child: Datastore
   /** The ownership under the table in force */
   ownership(): Ownership
+  /**
+   * The node's hybrid logical clock, shared with its coordinator; default a
+   * new clock naming `self`
+   */
+  clock?: HybridClock
+}
+
+/**
+ * A versioned record of a replicated slot: a value, or a tombstone for a
+ * deleted key (structurally the protocol's `Record`)
+ */
+export interface VersionedRecord {
+  key: Uint8Array
+  /** Absent for a tombstone, and in the answers of key-only queries */
+  value?: Uint8Array
+  /** See `makeVersion`; empty for a value stored before its slot was replicated */
+  version: Uint8Array
+  tombstone: boolean
+}
+
+/** A record without its value, as anti-entropy compares them */
+export interface SlotEntry {
+  key: Uint8Array
+  version: Uint8Array
+  tombstone: boolean
 }
 
 export interface OwnerOptions extends AbortOptions {
@@ -31,24 +61,50 @@ const NO_VALUE = new Uint8Array(0)
  * child store. Local calls and RPC handlers both come here, so the two paths
  * apply the same rules:
  *
- * - role: until replication lands, a slot is read and written only on its
- *   primary; anyone else refuses (MOVED or BAD_REQUEST, see `notOwned`);
+ * - role: a slot with one owner is read and written only on it (plain values,
+ *   GET/PUT/...); anyone else refuses (MOVED or BAD_REQUEST, see `notOwned`).
+ *   A replicated slot (several owners) is read and written by every owner
+ *   through the record methods (`getRecord`, `applyRecords`, ...), as
+ *   versioned records (`encodeStored`); its plain operations are refused, since
+ *   a write to one owner without a version would never reach the others;
  * - order: writes sharing a key take effect in the order they arrived
  *   (`SlotWriteOrder`), writes on other slots run concurrently;
- * - queries answer only for the slots this node is primary of, and never show
- *   the reserved namespace (`RESERVED_NAMESPACE`).
+ * - versions: a record is applied only if newer than the one held, so an
+ *   owner never silently keeps a newer value than one it acknowledged;
+ * - queries answer only for the slots this node is primary of (record
+ *   queries: owner of), and never show the reserved namespace
+ *   (`RESERVED_NAMESPACE`) nor tombstones.
  *
  * Keys given to its methods are already well formed (checked by the API, or
  * by `decodeKey` for keys from the wire); the role is checked here, for every
  * key, before anything is read or written.
  */
 export class Owner {
+  /** The node's clock: every record seen advances it */
+  readonly clock: HybridClock
   private readonly init: OwnerInit
   private readonly writes: SlotWriteOrder
+  private readonly digests: SlotDigests
+  /** The digests are rebuilt from the child store, once */
+  private rebuilt?: Promise<void>
+  /** The ownership `replicatedSlots` was computed for, and the result */
+  private replicatedFor?: Ownership
+  private replicated: Uint8Array
 
   constructor (init: OwnerInit) {
     this.init = init
+    this.clock = init.clock ?? new HybridClock({ self: init.self })
     this.writes = new SlotWriteOrder()
+    this.digests = new SlotDigests()
+    this.replicated = new Uint8Array(0)
+  }
+
+  /**
+   * Rebuild the per-slot digests with one scan of the child store. Done on
+   * the first replicated operation otherwise; writes of records wait for it.
+   */
+  async start (options: AbortOptions = {}): Promise<void> {
+    await this.digestsReady(options)
   }
 
   /**
@@ -147,6 +203,93 @@ export class Owner {
     return this.pairs(ownership, prefix, keysOnly, options)
   }
 
+  /**
+   * The record held for `key` (a tombstone for a deleted key), or undefined
+   * when none is held. Any owner of the key's replicated slot answers.
+   */
+  async getRecord (key: Key, options: OwnerOptions): Promise<VersionedRecord | undefined> {
+    const bytes = key.uint8Array()
+    this.servesRecord(bytes, options.epoch)
+    const held = await this.read(key, options)
+
+    return held == null ? undefined : toRecord(bytes, held, false)
+  }
+
+  /**
+   * The records of `keys` in order, undefined where none is held. Every key
+   * is checked before anything is read.
+   */
+  recordsOf (keys: readonly Key[], options: OwnerOptions): AsyncGenerator<VersionedRecord | undefined> {
+    for (const key of keys) {
+      this.servesRecord(key.uint8Array(), options.epoch)
+    }
+
+    return this.heldRecords(keys, options)
+  }
+
+  /**
+   * Apply each record whose version is newer than the one held for its key,
+   * with one batch of the child store (the version is stored with the value,
+   * so neither is ever written without the other). Returns, per record,
+   * undefined when it was applied or its version was already held, or the
+   * newer record held instead, which the caller must not count as written.
+   * Records of one call apply in order, so a later record of a key is
+   * compared with an earlier one. Every key is checked first: one refused key
+   * writes nothing.
+   */
+  async applyRecords (records: readonly VersionedRecord[], options: OwnerOptions): Promise<Array<VersionedRecord | undefined>> {
+    const slots = new Uint16Array(records.length)
+
+    records.forEach((record, i) => {
+      slots[i] = this.servesRecord(record.key, options.epoch)
+
+      if (record.version.byteLength === 0 || record.version.byteLength > 255) {
+        throw badRequest(`the record of ${new Key(record.key, false).toString()} has a version of ${record.version.byteLength} bytes; a version is 1 to 255 bytes`)
+      }
+    })
+
+    for (const record of records) {
+      this.clock.observe(record.version)
+    }
+
+    return this.writes.run(slots, async () => {
+      await this.digestsReady(options)
+      return this.applyInOrder(records, slots, options)
+    })
+  }
+
+  /**
+   * Every record (tombstones included) under `prefix` in the replicated slots
+   * this node owns in any position, in the child store's order; without
+   * values when `keysOnly`. The caller must be on this node's table.
+   */
+  queryRecords (prefix: string | undefined, keysOnly: boolean, options: OwnerOptions): AsyncGenerator<VersionedRecord> {
+    return this.heldRecordsUnder(this.sameTable(options.epoch), prefix, keysOnly, options)
+  }
+
+  /**
+   * The digests of slots `start`..`end`, 8 bytes big-endian each (see
+   * `SlotDigests`): 0 for a slot this node holds no records of, or does not
+   * own as a replicated slot. The caller must be on this node's table.
+   */
+  async slotDigests (start: number, end: number, options: OwnerOptions): Promise<Uint8Array> {
+    checkSlotRange(start, end)
+    const ownership = this.sameTable(options.epoch)
+    await this.digestsReady(options)
+
+    return this.digests.encode(start, end, slot => this.holdsRecords(ownership, slot))
+  }
+
+  /**
+   * Key, version and tombstone flag (no value) of every record of the
+   * replicated slots `start`..`end` this node owns, with one scan of the
+   * child store for the whole range: ask for ranges, not slot by slot.
+   */
+  slotEntries (start: number, end: number, options: OwnerOptions): AsyncGenerator<SlotEntry> {
+    checkSlotRange(start, end)
+    return this.entriesOf(this.sameTable(options.epoch), start, end, options)
+  }
+
   /** How many keys this node holds as primary, under the table in force */
   async countKeys (options: AbortOptions = {}): Promise<number> {
     let count = 0
@@ -163,11 +306,213 @@ export class Owner {
     const ownership = this.init.ownership()
     const slot = keySlot(key.uint8Array())
 
+    if (ownership.table.replicas > 1 && this.isReplicated(ownership, slot)) {
+      if (callerEpoch !== ownership.table.epoch || !ownership.owns(slot)) {
+        throw notOwned(slot, callerEpoch, ownership, this.init.self)
+      }
+
+      throw badRequest(`slot ${slot} is replicated over ${ownership.table.owners(slot).length} owners in slot table epoch ${ownership.table.epoch}: read and write it with REPLICA_GET, REPLICA_WRITE, REPLICA_GET_MANY and REPLICA_QUERY`)
+    }
+
     if (!ownership.isPrimary(slot)) {
       throw notOwned(slot, callerEpoch, ownership, this.init.self)
     }
 
     return slot
+  }
+
+  /** The slot of a record's key, or a refusal when this node does not hold it as a replicated slot under the caller's table */
+  private servesRecord (key: Uint8Array, callerEpoch: number): number {
+    const ownership = this.init.ownership()
+    const slot = keySlot(key)
+
+    if (!ownership.owns(slot) || callerEpoch !== ownership.table.epoch) {
+      throw notOwned(slot, callerEpoch, ownership, this.init.self)
+    }
+
+    if (!this.isReplicated(ownership, slot)) {
+      throw badRequest(`slot ${slot} has a single owner in slot table epoch ${ownership.table.epoch}: read and write it with GET, PUT, DELETE, BATCH, GET_MANY and QUERY`)
+    }
+
+    return slot
+  }
+
+  /** A request about many slots (digests, entries, record queries) needs the caller on this node's table */
+  private sameTable (callerEpoch: number): Ownership {
+    const ownership = this.init.ownership()
+
+    if (callerEpoch !== ownership.table.epoch) {
+      throw notOwned(undefined, callerEpoch, ownership, this.init.self)
+    }
+
+    return ownership
+  }
+
+  /** The slot has several owners (1 per slot in `replicated`, computed once per table) */
+  private isReplicated (ownership: Ownership, slot: number): boolean {
+    if (ownership.table.replicas === 1) {
+      return false
+    }
+
+    if (this.replicatedFor !== ownership) {
+      const replicated = new Uint8Array(SLOT_COUNT)
+
+      for (const range of ownership.table.ranges) {
+        if (range.owners.length > 1) {
+          replicated.fill(1, range.start, range.end + 1)
+        }
+      }
+
+      this.replicated = replicated
+      this.replicatedFor = ownership
+    }
+
+    return this.replicated[slot] === 1
+  }
+
+  /** This node holds the slot as one of several owners: its records count in digests and record queries */
+  private holdsRecords (ownership: Ownership, slot: number): boolean {
+    return ownership.owns(slot) && this.isReplicated(ownership, slot)
+  }
+
+  /** The stored record of `key`, undefined when none is held */
+  private async read (key: Key, options: AbortOptions): Promise<StoredRecord | undefined> {
+    try {
+      return decodeStored(await this.init.child.get(key, options))
+    } catch (err: any) {
+      if (err?.name !== 'NotFoundError') {
+        throw err
+      }
+    }
+  }
+
+  private async * heldRecords (keys: readonly Key[], options: AbortOptions): AsyncGenerator<VersionedRecord | undefined> {
+    for (const key of keys) {
+      options.signal?.throwIfAborted()
+      const held = await this.read(key, options)
+      yield held == null ? undefined : toRecord(key.uint8Array(), held, false)
+    }
+  }
+
+  private async * heldRecordsUnder (ownership: Ownership, prefix: string | undefined, keysOnly: boolean, options: AbortOptions): AsyncGenerator<VersionedRecord> {
+    for await (const pair of this.init.child.query({ prefix }, options)) {
+      const bytes = pair.key.uint8Array()
+
+      if (!isReserved(bytes) && this.holdsRecords(ownership, keySlot(bytes))) {
+        yield toRecord(bytes, decodeStored(pair.value), keysOnly)
+      }
+    }
+  }
+
+  private async * entriesOf (ownership: Ownership, start: number, end: number, options: AbortOptions): AsyncGenerator<SlotEntry> {
+    for await (const pair of this.init.child.query({}, options)) {
+      const bytes = pair.key.uint8Array()
+      const slot = keySlot(bytes)
+
+      if (slot >= start && slot <= end && !isReserved(bytes) && this.holdsRecords(ownership, slot)) {
+        const { version, tombstone } = decodeStored(pair.value)
+        yield { key: bytes, version, tombstone }
+      }
+    }
+  }
+
+  /** Runs in the write order of the records' slots, after the digests are built */
+  private async applyInOrder (records: readonly VersionedRecord[], slots: Uint16Array, options: AbortOptions): Promise<Array<VersionedRecord | undefined>> {
+    const keys = records.map(record => new Key(record.key, false))
+    const held = new Map<string, StoredRecord | undefined>()
+    const reads: Array<Promise<void>> = []
+
+    for (const key of keys) {
+      const name = key.toString()
+
+      if (!held.has(name)) {
+        held.set(name, undefined)
+        reads.push(this.read(key, options).then(record => { held.set(name, record) }))
+      }
+    }
+
+    await Promise.all(reads)
+
+    const answers: Array<VersionedRecord | undefined> = []
+    const changes = new Map<string, { index: number, before?: Uint8Array, stored: Uint8Array }>()
+
+    records.forEach((record, i) => {
+      const name = keys[i].toString()
+      const current = held.get(name)
+      const order = current == null ? 1 : compareVersions(record.version, current.version)
+
+      if (current != null && order < 0) {
+        answers.push(toRecord(record.key, current, false))
+        return
+      }
+
+      answers.push(undefined)
+
+      // the same version again is the same write delivered twice, unless a
+      // stored value was damaged: then the greater content wins, on every
+      // owner alike, so owners converge whichever copy they started from
+      if (current != null && order === 0 && compareContent(record, current) <= 0) {
+        return
+      }
+
+      const stored = encodeStored(record)
+      held.set(name, decodeStored(stored))
+      const change = changes.get(name)
+
+      if (change == null) {
+        changes.set(name, { index: i, before: current?.version, stored })
+      } else {
+        change.index = i
+        change.stored = stored
+      }
+    })
+
+    if (changes.size > 0) {
+      const batch = this.init.child.batch()
+
+      for (const { index, stored } of changes.values()) {
+        batch.put(keys[index], stored)
+      }
+
+      await batch.commit(options)
+
+      for (const { index, before } of changes.values()) {
+        this.digests.update(slots[index], records[index].key, before, records[index].version)
+      }
+    }
+
+    return answers
+  }
+
+  /** Digests are rebuilt once; a failed rebuild is tried again by the next caller */
+  private async digestsReady (options: AbortOptions): Promise<void> {
+    options.signal?.throwIfAborted()
+
+    this.rebuilt ??= this.rebuildDigests().catch(err => {
+      this.rebuilt = undefined
+      throw err
+    })
+
+    await this.rebuilt
+  }
+
+  private async rebuildDigests (): Promise<void> {
+    const ownership = this.init.ownership()
+    this.digests.clear()
+
+    if (ownership.table.replicas === 1) {
+      return
+    }
+
+    // not bound to one caller's signal: every record write waits for it
+    for await (const pair of this.init.child.query({})) {
+      const bytes = pair.key.uint8Array()
+      const slot = keySlot(bytes)
+
+      if (!isReserved(bytes) && this.holdsRecords(ownership, slot)) {
+        this.digests.update(slot, bytes, undefined, decodeStored(pair.value).version)
+      }
+    }
   }
 
   private async * values (keys: readonly Key[], options: AbortOptions): AsyncGenerator<Uint8Array | undefined> {
@@ -187,6 +532,31 @@ export class Owner {
   }
 
   private async * pairs (ownership: Ownership, prefix: string | undefined, keysOnly: boolean, options: AbortOptions): AsyncGenerator<Pair> {
+    if (ownership.table.replicas > 1) {
+      // a key-only query still reads values: the header says which records are tombstones
+      for await (const pair of this.init.child.query({ prefix }, options)) {
+        const bytes = pair.key.uint8Array()
+        const slot = keySlot(bytes)
+
+        if (!ownership.isPrimary(slot) || isReserved(bytes)) {
+          continue
+        }
+
+        if (!this.isReplicated(ownership, slot)) {
+          yield keysOnly ? { key: pair.key, value: NO_VALUE } : pair
+          continue
+        }
+
+        const record = decodeStored(pair.value)
+
+        if (!record.tombstone) {
+          yield { key: pair.key, value: keysOnly ? NO_VALUE : record.value }
+        }
+      }
+
+      return
+    }
+
     if (keysOnly) {
       for await (const key of this.init.child.queryKeys({ prefix }, options)) {
         const bytes = key.uint8Array()
@@ -206,5 +576,29 @@ export class Owner {
         yield pair
       }
     }
+  }
+}
+
+function toRecord (key: Uint8Array, held: StoredRecord, keysOnly: boolean): VersionedRecord {
+  return {
+    key,
+    value: held.tombstone || keysOnly ? undefined : held.value,
+    version: held.version,
+    tombstone: held.tombstone
+  }
+}
+
+/** Deterministic order of two contents of one version: a tombstone above a value, then the value bytes */
+function compareContent (record: VersionedRecord, held: StoredRecord): number {
+  if (record.tombstone !== held.tombstone) {
+    return record.tombstone ? 1 : -1
+  }
+
+  return record.tombstone ? 0 : compareVersions(record.value ?? new Uint8Array(0), held.value)
+}
+
+function checkSlotRange (start: number, end: number): void {
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end >= SLOT_COUNT || start > end) {
+    throw badRequest(`a slot range must satisfy 0 <= start <= end <= ${SLOT_COUNT - 1}, got ${start}..${end}`)
   }
 }

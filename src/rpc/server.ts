@@ -6,11 +6,18 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { FrameWriter, readFrames } from './framing.js'
 import { handleBatch } from './handlers/batch.js'
 import { handleDelete } from './handlers/delete.js'
+import { handleDigests } from './handlers/digests.js'
 import { handleGetMany } from './handlers/get-many.js'
 import { handleGet } from './handlers/get.js'
 import { handleHas } from './handlers/has.js'
+import { handlePing } from './handlers/ping.js'
 import { handlePut } from './handlers/put.js'
 import { handleQuery } from './handlers/query.js'
+import { handleReplicaGetMany } from './handlers/replica-get-many.js'
+import { handleReplicaGet } from './handlers/replica-get.js'
+import { handleReplicaQuery } from './handlers/replica-query.js'
+import { handleReplicaWrite } from './handlers/replica-write.js'
+import { handleSlotEntries } from './handlers/slot-entries.js'
 import { handleTable } from './handlers/table.js'
 import { RequestError, badRequest } from './request-error.js'
 import type { Owner } from '../owner/owner.js'
@@ -62,7 +69,7 @@ export interface HandlerContext {
   adoptTable(table: SlotTable): boolean
 }
 
-const WRITES = new Set([Request.Type.PUT, Request.Type.DELETE, Request.Type.BATCH])
+const WRITES = new Set([Request.Type.PUT, Request.Type.DELETE, Request.Type.BATCH, Request.Type.REPLICA_WRITE])
 
 type Handler = (ctx: HandlerContext) => Promise<Partial<Response> | undefined>
 
@@ -74,7 +81,14 @@ const HANDLERS: Partial<Record<Request.Type, Handler>> = {
   [Request.Type.BATCH]: handleBatch,
   [Request.Type.GET_MANY]: handleGetMany,
   [Request.Type.QUERY]: handleQuery,
-  [Request.Type.TABLE]: handleTable
+  [Request.Type.TABLE]: handleTable,
+  [Request.Type.REPLICA_GET]: handleReplicaGet,
+  [Request.Type.REPLICA_WRITE]: handleReplicaWrite,
+  [Request.Type.REPLICA_GET_MANY]: handleReplicaGetMany,
+  [Request.Type.REPLICA_QUERY]: handleReplicaQuery,
+  [Request.Type.PING]: handlePing,
+  [Request.Type.DIGESTS]: handleDigests,
+  [Request.Type.SLOT_ENTRIES]: handleSlotEntries
 }
 
 /**
