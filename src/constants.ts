@@ -38,3 +38,11 @@ export const TARGET_FRAME_SIZE = 64 * 1024
 export const WRITE_CHUNK_BYTES = 1024 * 1024
 /** Keys of a getMany read from the caller's source before they are sent */
 export const GET_MANY_CHUNK = 1024
+/** Default milliseconds between anti-entropy rounds (tables with replicated ranges) */
+export const DEFAULT_ANTI_ENTROPY_INTERVAL = 5000
+/** Default milliseconds a tombstone is kept at least, after its write, before it may be purged */
+export const DEFAULT_TOMBSTONE_GRACE_PERIOD = 24 * 60 * 60 * 1000
+/** Default milliseconds between heartbeats to each member (tables with replicated ranges) */
+export const DEFAULT_HEARTBEAT_INTERVAL = 1000
+/** Default heartbeat intervals without an answer before a peer is suspected down */
+export const DEFAULT_SUSPECT_AFTER = 3

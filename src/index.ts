@@ -37,6 +37,7 @@
  * ```
  */
 
+import type { Consistency } from './replication/consistency.js'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 
 export { ClusterDatastore } from './datastore/cluster-datastore.js'
@@ -50,6 +51,9 @@ export type { HeliaClusterInit, ClusterServiceComponents } from './blockstore/he
 export { SharedPinsDatastore, HELIA_PIN_NAMESPACES } from './blockstore/pins.js'
 export type { SharedPinsInit } from './blockstore/pins.js'
 export { SLOT_COUNT, PROTOCOL } from './constants.js'
+export type { AntiEntropyStats } from './replication/anti-entropy.js'
+export type { Consistency, ConsistencyOptions } from './replication/consistency.js'
+export type { ClusterStatus, PeerStatus } from './datastore/cluster-datastore.js'
 export { RESERVED_NAMESPACE } from './owner/keys.js'
 export {
   ClusterError, ClusterAggregateError, PartialWriteError, InvalidParametersError, InvalidSlotTableError, NotStartedError, UnavailableError,
@@ -168,4 +172,52 @@ export interface ClusterDatastoreOptions {
    * @default 16
    */
   maxConcurrentPerStream?: number
+
+  /**
+   * Milliseconds between anti-entropy rounds, when the table has replicated
+   * ranges: this node compares per-slot digests with each owner it shares
+   * slots with and exchanges only the records that differ. A round also
+   * runs when a member is seen up again, and on `repair()`.
+   *
+   * @default 5000
+   */
+  antiEntropyInterval?: number
+
+  /**
+   * Milliseconds a tombstone (a deleted key of a replicated slot) is kept at
+   * least, after the delete, before anti-entropy may purge it; it is purged
+   * only once every owner of its slot holds it. Must exceed the longest a
+   * write can stay undelivered (an owner down with hints held for it), or an
+   * older value delivered after the purge comes back.
+   *
+   * @default 86400000 (24 hours)
+   */
+  tombstoneGracePeriod?: number
+
+  /**
+   * Owners of a replicated slot (a range with several owners, N) that
+   * operations wait for: `one` (1), `quorum` (⌊N/2⌋+1) or `all` (N), for
+   * writes and reads. Each operation may name its own in
+   * `options.consistency`. With `quorum` writes and `quorum` reads, a read
+   * sees every acknowledged write. Slots with one owner ignore it.
+   *
+   * @default 'quorum'
+   */
+  consistency?: Consistency
+
+  /**
+   * Milliseconds between heartbeats (PING) to each member, when the table
+   * has replicated ranges
+   *
+   * @default 1000
+   */
+  heartbeatInterval?: number
+
+  /**
+   * Heartbeat intervals without an answer before a member is suspected down:
+   * writes then hint it at once instead of waiting for it, and reads skip it
+   *
+   * @default 3
+   */
+  suspectAfter?: number
 }

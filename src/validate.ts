@@ -2,10 +2,11 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import {
   DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_OUTBOUND_STREAMS, DEFAULT_MAX_REDIRECTS,
   DEFAULT_REQUEST_TIMEOUT, DEFAULT_STREAM_WINDOW, DEFAULT_MAX_IN_FLIGHT_PER_STREAM, DEFAULT_MAX_IN_FLIGHT_BYTES,
-  DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_CONCURRENT_PER_STREAM
+  DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_CONCURRENT_PER_STREAM, DEFAULT_ANTI_ENTROPY_INTERVAL, DEFAULT_TOMBSTONE_GRACE_PERIOD, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_SUSPECT_AFTER
 } from './constants.js'
 import { InvalidParametersError, TooLargeError } from './errors.js'
 import { keyProblem } from './owner/keys.js'
+import { DEFAULT_CONSISTENCY, consistencyOf } from './replication/consistency.js'
 import type { ResolvedOptions } from './datastore/cluster-datastore.js'
 import type { ClusterDatastoreOptions } from './index.js'
 import type { Access } from './rpc/server.js'
@@ -60,7 +61,12 @@ export function resolveOptions (options: ClusterDatastoreOptions): ResolvedOptio
     maxInFlightPerStream: positive(options.maxInFlightPerStream, 'maxInFlightPerStream', DEFAULT_MAX_IN_FLIGHT_PER_STREAM, 1),
     maxInFlightBytes: positive(options.maxInFlightBytes, 'maxInFlightBytes', DEFAULT_MAX_IN_FLIGHT_BYTES, 1024),
     maxQueuedBytes: positive(options.maxQueuedBytes, 'maxQueuedBytes', DEFAULT_MAX_QUEUED_BYTES, 1024),
-    maxConcurrentPerStream: positive(options.maxConcurrentPerStream, 'maxConcurrentPerStream', DEFAULT_MAX_CONCURRENT_PER_STREAM, 1)
+    maxConcurrentPerStream: positive(options.maxConcurrentPerStream, 'maxConcurrentPerStream', DEFAULT_MAX_CONCURRENT_PER_STREAM, 1),
+    antiEntropyInterval: positive(options.antiEntropyInterval, 'antiEntropyInterval', DEFAULT_ANTI_ENTROPY_INTERVAL, 10),
+    tombstoneGracePeriod: positive(options.tombstoneGracePeriod, 'tombstoneGracePeriod', DEFAULT_TOMBSTONE_GRACE_PERIOD, 0),
+    consistency: consistencyOf(options.consistency, DEFAULT_CONSISTENCY),
+    heartbeatInterval: positive(options.heartbeatInterval, 'heartbeatInterval', DEFAULT_HEARTBEAT_INTERVAL, 10),
+    suspectAfter: positive(options.suspectAfter, 'suspectAfter', DEFAULT_SUSPECT_AFTER, 1)
   }
 }
 

@@ -53,7 +53,7 @@ export interface ClientEntryJSON {
  * ClusterDatastore options a config may set; every one is optional (clients
  * have a field of their own)
  */
-export type OptionsJSON = Omit<ClusterDatastoreOptions, 'clients'>
+export type OptionsJSON = Omit<ClusterDatastoreOptions, 'clients' | 'consistency'>
 
 /**
  * A data node's config file, as JSON
@@ -132,7 +132,11 @@ const OPTION_MINIMUMS: Record<keyof OptionsJSON, number> = {
   maxInFlightPerStream: 1,
   maxInFlightBytes: 1024,
   maxQueuedBytes: 1024,
-  maxConcurrentPerStream: 1
+  maxConcurrentPerStream: 1,
+  antiEntropyInterval: 10,
+  tombstoneGracePeriod: 0,
+  heartbeatInterval: 10,
+  suspectAfter: 1
 }
 
 const TABLE_FIX = 'every node and client of a cluster must carry the same "slots" table: copy it from a config init wrote for this cluster, or fix it so that each slot 0-16383 is in exactly one range and every owner is listed in slots.peers (see docs/config.md)'

@@ -5,6 +5,7 @@ import { local } from '../routing/router.js'
 import { keySlot } from '../slots/hash.js'
 import { REQUEST_OVERHEAD } from '../validate.js'
 import type { DatastoreComponents } from './components.js'
+import type { ConsistencyOptions } from '../replication/consistency.js'
 import type { Routes } from '../routing/router.js'
 import type { AbortOptions, PeerId } from '@libp2p/interface'
 import type { Key, Pair } from 'interface-datastore'
@@ -15,6 +16,8 @@ export interface Share {
   owner: PeerId | undefined
   puts: Pair[]
   deletes: Key[]
+  /** Who failed, when not one owner (a replicated range's owners) */
+  label?: string
 }
 
 /** What became of one share: written, or failed with `error` */
@@ -30,7 +33,55 @@ export interface ShareResult extends Share {
  * results, so the caller can say exactly what was written. Not atomic across
  * owners.
  */
-export async function writeShares (components: DatastoreComponents, puts: Pair[], deletes: Key[], options: AbortOptions, attempt = 0): Promise<ShareResult[]> {
+export async function writeShares (components: DatastoreComponents, puts: Pair[], deletes: Key[], options: ConsistencyOptions, attempt = 0): Promise<ShareResult[]> {
+  if (components.router.hasReplicas()) {
+    return writeSplit(components, puts, deletes, options, attempt)
+  }
+
+  return writePlain(components, puts, deletes, options, attempt)
+}
+
+/**
+ * Keys of replicated slots through the coordinator (W owners each), the
+ * others as `writePlain` does, both at once
+ */
+async function writeSplit (components: DatastoreComponents, puts: Pair[], deletes: Key[], options: ConsistencyOptions, attempt: number): Promise<ShareResult[]> {
+  const router = components.router
+  const replicated = (key: Key): boolean => router.isReplicated(keySlot(key))
+  const plainPuts = puts.filter(p => !replicated(p.key))
+  const plainDeletes = deletes.filter(k => !replicated(k))
+  const repPuts = plainPuts.length === puts.length ? [] : puts.filter(p => replicated(p.key))
+  const repDeletes = plainDeletes.length === deletes.length ? [] : deletes.filter(k => replicated(k))
+
+  const [plain, failed] = await Promise.all([
+    plainPuts.length + plainDeletes.length > 0 ? writePlain(components, plainPuts, plainDeletes, options, attempt) : [],
+    components.coordinator.writeMany(repPuts, repDeletes, options).catch((err: Error) => [...repPuts.map(p => p.key), ...repDeletes].map(key => ({ key, error: err })))
+  ])
+
+  if (failed.length === 0) {
+    return [...plain, { owner: undefined, puts: repPuts, deletes: repDeletes }]
+  }
+
+  // one result per error: the keys it failed, named by the error's message
+  const byError = new Map<Error, Set<string>>()
+
+  for (const { key, error } of failed) {
+    const keys = byError.get(error) ?? new Set()
+    keys.add(key.toString())
+    byError.set(error, keys)
+  }
+
+  const lost = new Set(failed.map(f => f.key.toString()))
+  const results: ShareResult[] = [...plain, { owner: undefined, puts: repPuts.filter(p => !lost.has(p.key.toString())), deletes: repDeletes.filter(k => !lost.has(k.toString())) }]
+
+  for (const [error, keys] of byError) {
+    results.push({ owner: undefined, label: 'the owners of a replicated range', puts: repPuts.filter(p => keys.has(p.key.toString())), deletes: repDeletes.filter(k => keys.has(k.toString())), error })
+  }
+
+  return results
+}
+
+async function writePlain (components: DatastoreComponents, puts: Pair[], deletes: Key[], options: AbortOptions, attempt: number): Promise<ShareResult[]> {
   const routes = components.router.routes('write')
   const shares = group(routes, puts, deletes)
   const results = await Promise.all(shares.map(async (share) => {
@@ -204,7 +255,7 @@ function byOwner (results: ShareResult[]): Array<[string, number, Error | undefi
   const owners = new Map<string, [string, number, Error | undefined]>()
 
   for (const result of results) {
-    const name = result.owner?.toString() ?? 'this node'
+    const name = result.label ?? result.owner?.toString() ?? 'this node'
     const entry = owners.get(name) ?? [name, 0, result.error]
     entry[1] += result.puts.length + result.deletes.length
     owners.set(name, entry)

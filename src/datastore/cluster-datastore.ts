@@ -2,12 +2,18 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { BaseDatastore } from 'datastore-core/base'
 import { PROTOCOL } from '../constants.js'
 import { InvalidParametersError, NotStartedError } from '../errors.js'
+import { FailureDetector } from '../membership/failure-detector.js'
 import { Owner } from '../owner/owner.js'
 import { Request } from '../pb/message.js'
 import { EMPTY } from '../rpc/bytes.js'
 import { RpcClient } from '../rpc/client.js'
 import { streamLimits } from '../rpc/limits.js'
 import { RpcServer } from '../rpc/server.js'
+import { AntiEntropy } from '../replication/anti-entropy.js'
+import { ownerReplica } from '../replication/replica-store.js'
+import { HybridClock } from '../replication/clock.js'
+import { Coordinator } from '../replication/coordinator.js'
+import { Hints } from '../replication/hints.js'
 import { Router } from '../routing/router.js'
 import { keySlot } from '../slots/hash.js'
 import { Ownership } from '../slots/ownership.js'
@@ -18,6 +24,9 @@ import { ManyKeys } from './many.js'
 import { QueryFanOut, KEYS, PAIRS } from './query.js'
 import type { DatastoreComponents } from './components.js'
 import type { ClusterDatastoreOptions, ClusterLibp2p, SlotTableJSON } from '../index.js'
+import type { PeerState } from '../membership/failure-detector.js'
+import type { Consistency, ConsistencyOptions } from '../replication/consistency.js'
+import type { AntiEntropyStats } from '../replication/anti-entropy.js'
 import type { PeerChannel } from '../rpc/client.js'
 import type { Access } from '../rpc/server.js'
 import type { AbortOptions, Logger, PeerId, Startable } from '@libp2p/interface'
@@ -35,6 +44,35 @@ export interface ResolvedOptions {
   maxInFlightBytes: number
   maxQueuedBytes: number
   maxConcurrentPerStream: number
+  antiEntropyInterval: number
+  tombstoneGracePeriod: number
+  consistency: Consistency
+  heartbeatInterval: number
+  suspectAfter: number
+}
+
+/** One member as this node sees it (see `ClusterDatastore.status`) */
+export interface PeerStatus {
+  /** The member's peer ID */
+  peer: string
+  /** `up`, or `suspected` (down) after `suspectAfter` heartbeats without an answer */
+  state: PeerState
+  /** Writes this node keeps for the member until it is up again (hinted handoff) */
+  hints: number
+  /** Milliseconds since the member last answered */
+  lag: number
+}
+
+/** What `ClusterDatastore.status` reports */
+export interface ClusterStatus {
+  /** The slot table epoch in force */
+  epoch: number
+  /** Most owners of any slot range: 1 when nothing is replicated */
+  replicas: number
+  /** The store's consistency for operations that name none */
+  consistency: Consistency
+  /** Every other member of the table (watched only when the table has replicated ranges) */
+  peers: PeerStatus[]
 }
 
 /**
@@ -75,6 +113,13 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
   private readonly components: DatastoreComponents
   private readonly many: ManyKeys
   private readonly fanOut: QueryFanOut
+  /** Background repair between the owners of replicated slots */
+  private readonly antiEntropy: AntiEntropy
+  /** Replicated slots: versions, quorums, hints, heartbeats */
+  private readonly clock: HybridClock
+  private readonly detector: FailureDetector
+  private readonly hints: Hints
+  private readonly coordinator: Coordinator
 
   /**
    * @param libp2p - an already created libp2p node (started or not)
@@ -107,21 +152,66 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     this.members = new Set(this.table.peers.map(p => p.id.toString()))
     this.started = false
 
-    this.owner = new Owner({ self: this.self, child: local, ownership: () => this.owned })
+    this.clock = new HybridClock({ self: this.self })
+    this.owner = new Owner({ self: this.self, child: local, ownership: () => this.owned, clock: this.clock })
     this.router = new Router({
       maxRedirects: this.options.maxRedirects,
       ownership: () => this.owned,
       adoptTable: (table) => this.updateSlotTable(table),
       channel: (peer) => this.channel(peer)
     })
+    this.detector = new FailureDetector({
+      log: this.log.newScope('heartbeat'),
+      interval: this.options.heartbeatInterval,
+      threshold: this.options.suspectAfter,
+      peers: () => this.table.peers.map(p => p.id).filter(id => !id.equals(this.self)),
+      channel: (peer) => this.channel(peer),
+      stamp: () => ({ epoch: this.table.epoch, clock: this.clock.current }),
+      answered: (res) => { this.clock.observe(res.clock) }
+    })
+    this.hints = new Hints({
+      child: local,
+      log: this.log.newScope('hints'),
+      send: async (peer, records, options) => this.coordinator.handOver(peer, records, options)
+    })
+    this.coordinator = new Coordinator({
+      self: this.self,
+      log: this.log.newScope('replication'),
+      owner: this.owner,
+      clock: this.clock,
+      router: this.router,
+      detector: this.detector,
+      hints: this.hints,
+      consistency: this.options.consistency,
+      maxMessageSize: this.options.maxMessageSize
+    })
+    // a member seen answering again gets the writes it missed
+    this.detector.onHeartbeat((peer) => {
+      this.hints.deliver(peer).catch(err => {
+        this.log('hints for %p not handed over yet - %e', peer, err)
+      })
+    })
     this.components = {
       router: this.router,
       owner: this.owner,
+      coordinator: this.coordinator,
       maxMessageSize: this.options.maxMessageSize,
       assertStarted: () => { this.assertStarted() }
     }
     this.many = new ManyKeys(this.components)
     this.fanOut = new QueryFanOut(this.components)
+    this.antiEntropy = new AntiEntropy({
+      self: this.self,
+      log: this.log.newScope('anti-entropy'),
+      interval: this.options.antiEntropyInterval,
+      tombstoneGracePeriod: this.options.tombstoneGracePeriod,
+      maxMessageSize: this.options.maxMessageSize,
+      ownership: () => this.owned,
+      channel: (peer) => this.channel(peer),
+      replica: ownerReplica(this.owner, () => this.owned.table.epoch),
+      clock: () => this.owner.clock.current,
+      observe: (clock) => { this.owner.clock.observe(clock) }
+    })
   }
 
   /** The slot table in force; replaced when a newer epoch is learnt from a peer */
@@ -165,7 +255,10 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       maxInboundStreams: this.options.maxInboundStreams,
       maxOutboundStreams: this.options.maxOutboundStreams
     })
+    await this.hints.load()
     this.started = true
+    this.antiEntropy.start()
+    this.watchReplicas()
     this.log('started, epoch %d, primary for %d slots', this.table.epoch, this.table.slotCount(this.self))
   }
 
@@ -178,7 +271,9 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       return
     }
 
+    await this.antiEntropy.stop()
     this.started = false
+    this.detector.stop()
     const err = new NotStartedError('The cluster datastore was stopped while the request was in flight')
     this.client?.close(err)
     this.server?.close(err)
@@ -206,14 +301,51 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     this.rememberPeers(next).catch(err => {
       this.log.error('could not record peer addresses - %e', err)
     })
+    this.watchReplicas()
     this.log('now on slot table epoch %d', next.epoch)
     return true
   }
 
-  override async put (key: Key, val: Uint8Array, options?: AbortOptions): Promise<Key> {
+  /**
+   * Each other member as this node sees it: up or suspected down, the
+   * writes it holds for it (hints), and how long since it last answered.
+   * Members are watched (heartbeats) only while the table has replicated
+   * ranges; otherwise every member reads as up with lag 0.
+   */
+  status (): ClusterStatus {
+    const held = this.hints.held()
+    const health = new Map(this.detector.health().map(h => [h.peer.toString(), h]))
+
+    return {
+      epoch: this.table.epoch,
+      replicas: Math.max(...this.table.ranges.map(r => r.owners.length)),
+      consistency: this.options.consistency,
+      peers: this.table.peers.filter(p => !p.id.equals(this.self)).map(p => {
+        const id = p.id.toString()
+        const h = health.get(id)
+        return { peer: id, state: h?.state ?? 'up', hints: held.get(id) ?? 0, lag: h?.lag ?? 0 }
+      })
+    }
+  }
+
+  /** Heartbeats run while started on a table with replicated ranges */
+  private watchReplicas (): void {
+    if (this.started && this.router.hasReplicas()) {
+      this.detector.start()
+    } else {
+      this.detector.stop()
+    }
+  }
+
+  override async put (key: Key, val: Uint8Array, options?: ConsistencyOptions): Promise<Key> {
     assertKey(key)
     assertValue(key, val, this.options.maxMessageSize)
     this.ready(options)
+
+    if (this.router.isReplicated(keySlot(key))) {
+      await this.coordinator.write(key, val, options)
+      return key
+    }
 
     await this.router.single(keySlot(key), 'write', () => key.toString(), {
       local: async (epoch) => this.owner.put(key, val, { signal: options?.signal, epoch }),
@@ -228,9 +360,13 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     return key
   }
 
-  override async get (key: Key, options?: AbortOptions): Promise<Uint8Array> {
+  override async get (key: Key, options?: ConsistencyOptions): Promise<Uint8Array> {
     assertKey(key)
     this.ready(options)
+
+    if (this.router.isReplicated(keySlot(key))) {
+      return this.coordinator.get(key, options)
+    }
 
     return this.router.single(keySlot(key), 'read', () => key.toString(), {
       local: async (epoch) => this.owner.get(key, { signal: options?.signal, epoch }),
@@ -239,9 +375,13 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     }, options)
   }
 
-  override async has (key: Key, options?: AbortOptions): Promise<boolean> {
+  override async has (key: Key, options?: ConsistencyOptions): Promise<boolean> {
     assertKey(key)
     this.ready(options)
+
+    if (this.router.isReplicated(keySlot(key))) {
+      return this.coordinator.has(key, options)
+    }
 
     return this.router.single(keySlot(key), 'read', () => key.toString(), {
       local: async (epoch) => this.owner.has(key, { signal: options?.signal, epoch }),
@@ -250,9 +390,14 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     }, options)
   }
 
-  override async delete (key: Key, options?: AbortOptions): Promise<void> {
+  override async delete (key: Key, options?: ConsistencyOptions): Promise<void> {
     assertKey(key)
     this.ready(options)
+
+    if (this.router.isReplicated(keySlot(key))) {
+      await this.coordinator.write(key, undefined, options)
+      return
+    }
 
     await this.router.single(keySlot(key), 'write', () => key.toString(), {
       local: async (epoch) => this.owner.delete(key, { signal: options?.signal, epoch }),
@@ -330,6 +475,23 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     return this.fanOut.count(id, options)
   }
 
+  /**
+   * Run an anti-entropy round now (after the one in progress, if any): compare
+   * this node's replicated slots with every other owner's and exchange what
+   * differs. Resolves with the counters once the round ended. Rounds also run
+   * every `antiEntropyInterval`.
+   */
+  async repair (options?: AbortOptions): Promise<AntiEntropyStats> {
+    this.ready(options)
+    await this.antiEntropy.trigger()
+    return this.antiEntropy.stats()
+  }
+
+  /** What anti-entropy did since this node started: rounds, slots compared and differing, records pushed and pulled, bytes */
+  repairStats (): AntiEntropyStats {
+    return this.antiEntropy.stats()
+  }
+
   /** @internal BaseDatastore applies filters, orders, offset and limit on top */
   override _all (q: Query, options?: AbortOptions): AsyncGenerator<Pair> {
     return this.fanOut.run(q.prefix, PAIRS, options ?? {})
@@ -340,9 +502,13 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     return this.fanOut.run(q.prefix, KEYS, options ?? {})
   }
 
-  private ready (options?: AbortOptions): void {
+  private ready (options?: ConsistencyOptions): void {
     this.assertStarted()
     options?.signal?.throwIfAborted()
+
+    if (options?.consistency != null) {
+      this.coordinator.level(options)
+    }
   }
 
   private assertStarted (): void {

@@ -1,4 +1,5 @@
 import type { Owner } from '../owner/owner.js'
+import type { Coordinator } from '../replication/coordinator.js'
 import type { Router } from '../routing/router.js'
 
 /**
@@ -8,6 +9,8 @@ import type { Router } from '../routing/router.js'
 export interface DatastoreComponents {
   router: Router
   owner: Owner
+  /** Operations on replicated slots (ranges with several owners) */
+  coordinator: Coordinator
   maxMessageSize: number
   /** Throws `NotStartedError` unless the store is started */
   assertStarted(): void

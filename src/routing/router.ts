@@ -83,6 +83,21 @@ export class Router {
     }
   }
 
+  /** The ownership under the table in force */
+  ownership (): Ownership {
+    return this.components.ownership()
+  }
+
+  /** The slot's owner list has several owners: its operations go through the replication coordinator */
+  isReplicated (slot: number): boolean {
+    return this.components.ownership().table.owners(slot).length > 1
+  }
+
+  /** Some range of the table in force has several owners */
+  hasReplicas (): boolean {
+    return this.components.ownership().table.ranges.some(range => range.owners.length > 1)
+  }
+
   /** The channel to a peer */
   channel (peer: PeerId): PeerChannel {
     return this.components.channel(peer)

@@ -30,6 +30,8 @@ export interface CreateClusterOptions {
   clients?: number
   transport?: 'tcp' | 'memory'
   options?: ClusterDatastoreOptions
+  /** Owners per slot range (SlotTable.even's `replicas`), default 1 */
+  replicas?: number
   /** Build each node's local store (default MemoryDatastore) */
   local?(index: number): Datastore
 }
@@ -59,7 +61,7 @@ export async function createCluster (init: CreateClusterOptions): Promise<TestCl
   const dataLibp2p = await Promise.all(Array.from({ length: init.nodes }, async () => createNode(transport)))
   const clientLibp2p = await Promise.all(Array.from({ length: init.clients ?? 0 }, async () => createNode(transport)))
 
-  const table = SlotTable.even(dataLibp2p.map(node => ({ id: node.peerId, addrs: node.getMultiaddrs() })), { epoch: 1 })
+  const table = SlotTable.even(dataLibp2p.map(node => ({ id: node.peerId, addrs: node.getMultiaddrs() })), { epoch: 1, ...(init.replicas != null ? { replicas: init.replicas } : {}) })
   const clientIds = clientLibp2p.map(node => node.peerId)
 
   const make = (libp2p: Libp2p, index: number): ClusterNode => {

@@ -1,0 +1,727 @@
+import type { Key } from 'interface-datastore'
+import { NotFoundError } from 'interface-store'
+import { UnavailableError } from '../errors.js'
+import { Request, Response } from '../pb/message.js'
+import { errorFromResponse } from '../rpc/errors.js'
+import { fromRefusal } from '../routing/router.js'
+import { keySlot } from '../slots/hash.js'
+import { REQUEST_OVERHEAD } from '../validate.js'
+import { consistencyOf, required } from './consistency.js'
+import { compareVersions } from './record.js'
+import type { Consistency, ConsistencyOptions } from './consistency.js'
+import type { HybridClock } from './clock.js'
+import type { Hints } from './hints.js'
+import type { FailureDetector } from '../membership/failure-detector.js'
+import type { VersionedRecord } from '../owner/owner.js'
+import type { Record as WireRecord } from '../pb/message.js'
+import type { Router } from '../routing/router.js'
+import type { Ownership } from '../slots/ownership.js'
+import type { AbortOptions, Logger, PeerId } from '@libp2p/interface'
+import type { Pair } from 'interface-datastore'
+
+/** A versioned value, or a tombstone, as owners hold it and the wire carries it */
+export type ReplicaRecord = VersionedRecord
+
+/** Bytes of a record on the wire besides its key and value: the version (HLC + peer ID) and field tags */
+const RECORD_OVERHEAD = 64
+
+/** Times a write is made again with a newer version after an owner held a newer one */
+const MAX_REFUSALS = 3
+
+/** The owner service's replica side, as the coordinator uses it for this node's share */
+export interface ReplicaOwner {
+  /** The record held for `key` (tombstones included), or undefined */
+  getRecord(key: Key, options: AbortOptions & { epoch: number }): Promise<ReplicaRecord | undefined>
+  /** Apply each record unless a newer one is held; per record, the newer record held instead, or undefined when applied */
+  applyRecords(records: ReplicaRecord[], options: AbortOptions & { epoch: number }): Promise<Array<ReplicaRecord | undefined>>
+  /** The records of `keys` in order, undefined where none is held */
+  recordsOf(keys: Key[], options: AbortOptions & { epoch: number }): AsyncIterable<ReplicaRecord | undefined>
+  /** Every record under `prefix` in the slots this node owns in any position */
+  queryRecords(prefix: string | undefined, keysOnly: boolean, options: AbortOptions & { epoch: number }): AsyncIterable<ReplicaRecord>
+}
+
+export interface CoordinatorInit {
+  self: PeerId
+  log: Logger
+  owner: ReplicaOwner
+  /** This node's clock: the owner service's, so local writes and answers share it */
+  clock: HybridClock
+  router: Router
+  detector: FailureDetector
+  hints: Hints
+  /** The store's consistency, for operations that name none */
+  consistency: Consistency
+  maxMessageSize: number
+}
+
+/** A MOVED answer from an owner: learn from it and start the operation again */
+class MovedAnswer extends Error {
+  readonly res: Response
+  readonly peer: PeerId
+
+  constructor (res: Response, peer: PeerId) {
+    super(res.message)
+    this.res = res
+    this.peer = peer
+  }
+}
+
+/** The outcome of writing records to the owners of one slot range */
+interface Replicated {
+  /** Per record: acknowledged by W owners */
+  acked: boolean[]
+  /** Per record: the newer record an owner held instead, when W was missed because of it */
+  refusedBy: Array<ReplicaRecord | undefined>
+  /** The owners that failed, and why */
+  failures: Map<string, Error>
+  moved?: MovedAnswer
+}
+
+/**
+ * The coordinator of replicated slots (slot ranges with several owners): it
+ * writes to every owner and acknowledges after W of them, reads from R of
+ * them and repairs the ones that answered older, and keeps hints for owners
+ * that missed a write. Any node coordinates the operations it is asked,
+ * members and clients alike; this node's own share goes through the owner
+ * service, never the network.
+ */
+export class Coordinator {
+  private readonly init: CoordinatorInit
+  private readonly selfBytes: Uint8Array
+
+  constructor (init: CoordinatorInit) {
+    this.init = init
+    this.selfBytes = init.self.toMultihash().bytes
+  }
+
+  /** The store's consistency, or the operation's */
+  level (options?: ConsistencyOptions): Consistency {
+    return consistencyOf(options?.consistency, this.init.consistency)
+  }
+
+  /** Store `value` under `key` (a tombstone when undefined) on W owners */
+  async write (key: Key, value: Uint8Array | undefined, options: ConsistencyOptions = {}): Promise<void> {
+    const failed = await this.writeMany(value == null ? [] : [{ key, value }], value == null ? [key] : [], options)
+
+    if (failed.length > 0) {
+      throw failed[0].error
+    }
+  }
+
+  /**
+   * Puts and deletes on W owners each, ranges in parallel; every key is
+   * written with one version. Never throws for an owner's failure: returns
+   * the keys whose write was not acknowledged, each with its error.
+   */
+  async writeMany (puts: Pair[], deletes: Key[], options: ConsistencyOptions = {}, attempt = 0): Promise<Array<{ key: Key, error: Error }>> {
+    const level = this.level(options)
+    const ownership = this.ownership()
+    const epoch = ownership.table.epoch
+    // later operations on a key win, as in a single store's batch (puts, then deletes)
+    const last = new Map<string, { key: Key, value?: Uint8Array }>()
+
+    for (const { key, value } of puts) {
+      last.set(key.toString(), { key, value })
+    }
+
+    for (const key of deletes) {
+      last.set(key.toString(), { key })
+    }
+
+    const groups = groupByRange(ownership, [...last.values()], op => op.key)
+    const failed: Array<{ key: Key, error: Error }> = []
+    let moved: MovedAnswer | undefined
+    const retry: Array<{ key: Key, value?: Uint8Array }> = []
+
+    const parts = [...groups.values()].flatMap(({ owners, items }) => this.splitBySize(items).map(part => ({ owners, items: part })))
+
+    await Promise.all(parts.map(async ({ owners, items }) => {
+      let pending = items
+
+      for (let refusals = 0; pending.length > 0; refusals++) {
+        const records = pending.map(op => this.record(op.key, op.value))
+        const slot = keySlot(pending[0].key)
+        const result = await this.replicate(owners, required(owners.length, level), records, epoch, slot, options)
+
+        if (result.moved != null) {
+          moved ??= result.moved
+          retry.push(...pending)
+          return
+        }
+
+        const again: typeof pending = []
+
+        pending.forEach((op, i) => {
+          if (result.acked[i]) {
+            return
+          }
+
+          const newer = result.refusedBy[i]
+
+          if (newer != null && refusals < MAX_REFUSALS) {
+            this.init.clock.observe(newer.version)
+            again.push(op)
+            return
+          }
+
+          failed.push({ key: op.key, error: this.unavailable(owners, required(owners.length, level), level, result.failures, slot, newer != null) })
+        })
+
+        pending = again
+      }
+    }))
+
+    if (moved != null) {
+      try {
+        await this.init.router.redirect(moved.res, moved.peer, attempt, 'A replicated write', options)
+      } catch (err: any) {
+        return [...failed, ...retry.map(op => ({ key: op.key, error: err }))]
+      }
+
+      const puts = retry.filter(op => op.value != null) as Pair[]
+      const dels = retry.filter(op => op.value == null).map(op => op.key)
+      return [...failed, ...await this.writeMany(puts, dels, options, attempt + 1)]
+    }
+
+    return failed
+  }
+
+  /**
+   * The newest record of `key` among R owners, repaired onto those that
+   * answered older before it is returned; undefined when none holds one
+   */
+  async read (key: Key, options: ConsistencyOptions = {}): Promise<ReplicaRecord | undefined> {
+    const found = await this.readMany([key], options)
+    return found[0]
+  }
+
+  /** `read` for the value: a tombstone or no record is a `NotFoundError` */
+  async get (key: Key, options: ConsistencyOptions = {}): Promise<Uint8Array> {
+    const record = await this.read(key, options)
+
+    if (record == null || record.tombstone) {
+      throw new NotFoundError(`Not Found: ${key.toString()}`)
+    }
+
+    return record.value ?? new Uint8Array(0)
+  }
+
+  async has (key: Key, options: ConsistencyOptions = {}): Promise<boolean> {
+    const record = await this.read(key, options)
+    return record != null && !record.tombstone
+  }
+
+  /**
+   * The newest record of each key (in order) among R owners of its slot,
+   * ranges in parallel, owners that answered older repaired first
+   */
+  async readMany (keys: Key[], options: ConsistencyOptions = {}, attempt = 0): Promise<Array<ReplicaRecord | undefined>> {
+    const level = this.level(options)
+    const ownership = this.ownership()
+    const epoch = ownership.table.epoch
+    const out: Array<ReplicaRecord | undefined> = new Array(keys.length)
+    const groups = groupByRange(ownership, keys.map((key, index) => ({ key, index })), item => item.key)
+    let moved: MovedAnswer | undefined
+
+    await Promise.all([...groups.values()].map(async ({ owners, items }) => {
+      const r = required(owners.length, level)
+      const groupKeys = items.map(item => item.key)
+      const slot = keySlot(groupKeys[0])
+      const answers: Array<{ peer: PeerId, records: Array<ReplicaRecord | undefined> }> = []
+      const failures = new Map<string, Error>()
+      const order = this.preference(owners)
+      let next = 0
+
+      // ask R owners; each failure makes room to ask the next one
+      const ask = async (): Promise<void> => {
+        while (next < order.length) {
+          const peer = order[next++]
+
+          try {
+            answers.push({ peer, records: await this.fetch(peer, groupKeys, epoch, slot, options) })
+            return
+          } catch (err: any) {
+            if (err instanceof MovedAnswer) {
+              moved ??= err
+              return
+            }
+
+            options.signal?.throwIfAborted()
+            failures.set(peer.toString(), err)
+          }
+        }
+      }
+
+      await Promise.all(Array.from({ length: r }, ask))
+
+      if (moved != null) {
+        return
+      }
+
+      if (answers.length < r) {
+        throw this.unavailable(owners, r, level, failures, slot, false)
+      }
+
+      const stale = new Map<string, { peer: PeerId, records: ReplicaRecord[] }>()
+
+      items.forEach((item, i) => {
+        let newest: ReplicaRecord | undefined
+
+        for (const answer of answers) {
+          const record = answer.records[i]
+
+          if (record != null && (newest == null || compareVersions(record.version, newest.version) > 0)) {
+            newest = record
+          }
+        }
+
+        out[item.index] = newest
+
+        if (newest == null) {
+          return
+        }
+
+        for (const answer of answers) {
+          const record = answer.records[i]
+
+          if (record == null || compareVersions(record.version, newest.version) < 0) {
+            const entry = stale.get(answer.peer.toString()) ?? { peer: answer.peer, records: [] }
+            entry.records.push(newest)
+            stale.set(answer.peer.toString(), entry)
+          }
+        }
+      })
+
+      // read repair: the newest version is on R owners before anyone is told of it
+      await Promise.all([...stale.values()].map(async ({ peer, records }) => {
+        try {
+          await this.send(peer, records, epoch, slot, options)
+        } catch (err: any) {
+          this.init.log('read repair of %d records on %p failed, hinted - %e', records.length, peer, err)
+          await this.hint(peer, records)
+        }
+      }))
+    }))
+
+    if (moved != null) {
+      await this.init.router.redirect(moved.res, moved.peer, attempt, 'A replicated read', options)
+      return this.readMany(keys, options, attempt + 1)
+    }
+
+    return out
+  }
+
+  /**
+   * Hand `records` to `peer` with their own versions (hinted handoff, read
+   * repair): resolves once it holds each of them or a newer one
+   */
+  async handOver (peer: PeerId, records: ReplicaRecord[], options: AbortOptions = {}): Promise<void> {
+    await this.send(peer, records, this.ownership().table.epoch, undefined, options)
+  }
+
+  /**
+   * Every record (tombstones included) under `prefix` from every owner a
+   * slot needs, merged per key keeping the newest version, tombstones
+   * dropped. Fails naming the slots left with fewer than R owners answering.
+   */
+  async * query (prefix: string | undefined, keysOnly: boolean, options: ConsistencyOptions = {}, attempt = 0): AsyncGenerator<ReplicaRecord> {
+    const level = this.level(options)
+    const ownership = this.ownership()
+    const table = ownership.table
+    const epoch = table.epoch
+    const peers = distinctOwners(ownership)
+    const merged = new Map<string, ReplicaRecord>()
+    const failures = new Map<string, Error>()
+    let moved: MovedAnswer | undefined
+
+    this.init.log('query of prefix %s at consistency %s over %d owners', prefix ?? '/', level, peers.length)
+
+    // an owner suspected down is asked only when its slots would be short of R without it
+    const suspected = new Set(peers.filter(p => this.init.detector.isSuspected(p)).map(p => p.toString()))
+    const shortWithout = table.ranges.some(range => range.owners.filter(o => !suspected.has(o.toString())).length < required(range.owners.length, level))
+    const asked = shortWithout ? peers : peers.filter(p => !suspected.has(p.toString()))
+
+    await Promise.all(asked.map(async (peer) => {
+      try {
+        for await (const record of this.queryOwner(peer, prefix, keysOnly, epoch, options)) {
+          const id = new TextDecoder().decode(record.key)
+          const held = merged.get(id)
+
+          if (held == null || compareVersions(record.version, held.version) > 0) {
+            merged.set(id, record)
+          }
+        }
+      } catch (err: any) {
+        if (err instanceof MovedAnswer) {
+          moved ??= err
+          return
+        }
+
+        options.signal?.throwIfAborted()
+        failures.set(peer.toString(), err)
+      }
+    }))
+
+    if (moved != null) {
+      await this.init.router.redirect(moved.res, moved.peer, attempt, 'The query', options)
+      yield * this.query(prefix, keysOnly, options, attempt + 1)
+      return
+    }
+
+    const answered = new Set(asked.map(p => p.toString()).filter(p => !failures.has(p)))
+    const short = table.ranges.filter(range => range.owners.filter(o => answered.has(o.toString())).length < required(range.owners.length, level))
+
+    if (short.length > 0) {
+      const slots = short.map(r => r.start === r.end ? `${r.start}` : `${r.start}-${r.end}`).join(', ')
+      const why = [...failures].map(([peer, err]) => `${peer}: ${err.message}`).join('; ')
+      throw new UnavailableError(`The query at consistency ${level} could not reach enough owners of slots ${slots} (${why || 'owners suspected down'}); results would be incomplete`, { peer: failures.keys().next().value })
+    }
+
+    for (const record of merged.values()) {
+      options.signal?.throwIfAborted()
+
+      if (!record.tombstone) {
+        yield record
+      }
+    }
+  }
+
+  /** Cut writes into parts that each fit one REPLICA_WRITE */
+  private splitBySize<T extends { key: Key, value?: Uint8Array }> (items: T[]): T[][] {
+    const limit = this.init.maxMessageSize - REQUEST_OVERHEAD
+    const parts: T[][] = [[]]
+    let size = 0
+
+    for (const item of items) {
+      const bytes = item.key.uint8Array().byteLength + (item.value?.byteLength ?? 0) + RECORD_OVERHEAD
+
+      if (size + bytes > limit && parts[parts.length - 1].length > 0) {
+        parts.push([])
+        size = 0
+      }
+
+      size += bytes
+      parts[parts.length - 1].push(item)
+    }
+
+    return parts
+  }
+
+  /** Owners in the order reads ask them: this node, then owners up, then those suspected down */
+  private preference (owners: readonly PeerId[]): PeerId[] {
+    const self = owners.filter(o => o.equals(this.init.self))
+    const up = owners.filter(o => !o.equals(this.init.self) && !this.init.detector.isSuspected(o))
+    const down = owners.filter(o => !o.equals(this.init.self) && this.init.detector.isSuspected(o))
+    return [...self, ...up, ...down]
+  }
+
+  private record (key: Key, value: Uint8Array | undefined): ReplicaRecord {
+    return {
+      key: key.uint8Array(),
+      value: value,
+      version: this.init.clock.version(),
+      tombstone: value == null
+    }
+  }
+
+  /**
+   * Write `records` (all of one slot range) to its owners and settle as soon
+   * as each record is acknowledged by `w` owners or cannot be. Owners
+   * suspected down are not waited for (unless W needs them): they, and
+   * owners that fail after the acknowledgement, get hints for the records
+   * acknowledged.
+   */
+  private async replicate (owners: readonly PeerId[], w: number, records: ReplicaRecord[], epoch: number, slot: number, options: AbortOptions): Promise<Replicated> {
+    const suspected = owners.filter(o => !o.equals(this.init.self) && this.init.detector.isSuspected(o))
+    const targets = owners.length - suspected.length >= w ? owners.filter(o => !suspected.includes(o)) : [...owners]
+    const skipped = owners.filter(o => !targets.includes(o))
+    const applied = new Array<number>(records.length).fill(0)
+    const refusedBy = new Array<ReplicaRecord | undefined>(records.length)
+    const failures = new Map<string, Error>()
+    let pending = targets.length
+    let moved: MovedAnswer | undefined
+    const decided = (): boolean => moved != null || applied.every(count => count >= w || count + pending < w)
+    const acked = (): boolean[] => applied.map(count => count >= w)
+
+    // owners that failed before the write was decided get their hints once it is
+    const failedEarly: PeerId[] = []
+    let decision: boolean[] | undefined
+
+    const result = await new Promise<Replicated>((resolve) => {
+      const settle = (): void => {
+        if (decision == null && decided()) {
+          decision = acked()
+          resolve({ acked: decision, refusedBy, failures, moved })
+        }
+      }
+
+      for (const peer of targets) {
+        this.send(peer, records, epoch, slot, options).then(refused => {
+          records.forEach((_, i) => {
+            // refused for a later write of this node (a later putMany chunk
+            // that got there first): ordered before it, as issued
+            if (refused[i] == null || this.writtenByMe(refused[i])) {
+              applied[i]++
+            } else {
+              refusedBy[i] ??= refused[i]
+            }
+          })
+        }, (err: Error) => {
+          if (err instanceof MovedAnswer) {
+            moved ??= err
+            return
+          }
+
+          failures.set(peer.toString(), err)
+
+          if (decision == null) {
+            failedEarly.push(peer)
+          } else {
+            // acknowledged writes this owner missed reach it later, as hints
+            void this.hint(peer, records.filter((_, i) => decision?.[i] === true))
+          }
+        }).finally(() => {
+          pending--
+          settle()
+        })
+      }
+
+      settle()
+    })
+
+    const ackedRecords = records.filter((_, i) => result.acked[i])
+    await Promise.all([...skipped, ...failedEarly].map(async peer => this.hint(peer, ackedRecords)))
+    return result
+  }
+
+  private writtenByMe (record: ReplicaRecord): boolean {
+    const me = this.selfBytes
+    const writer = record.version.subarray(8)
+    return writer.byteLength === me.byteLength && writer.every((b, i) => b === me[i])
+  }
+
+  private async hint (peer: PeerId, records: ReplicaRecord[]): Promise<void> {
+    if (records.length === 0) {
+      return
+    }
+
+    try {
+      for (const record of records) {
+        await this.init.hints.add(peer, record)
+      }
+    } catch (err: any) {
+      this.init.log.error('could not keep hints of %d records for %p - %e', records.length, peer, err)
+    }
+  }
+
+  /** Write records to one owner; per record the newer record it held instead, or undefined when applied */
+  private async send (peer: PeerId, records: ReplicaRecord[], epoch: number, slot: number | undefined, options: AbortOptions): Promise<Array<ReplicaRecord | undefined>> {
+    if (peer.equals(this.init.self)) {
+      try {
+        return await this.init.owner.applyRecords(records, { signal: options.signal, epoch })
+      } catch (err) {
+        throw fromRefusal(err, slot)
+      }
+    }
+
+    const res = await this.call(peer, { type: Request.Type.REPLICA_WRITE, epoch, records: records as WireRecord[] }, slot, options)
+
+    if (res.status !== Response.Status.OK) {
+      throw errorFromResponse(res, peer.toString(), slot)
+    }
+
+    // the answer lists the newer records held instead of those refused
+    const held = new Map<string, ReplicaRecord>()
+
+    for (const record of res.records) {
+      this.init.clock.observe(record.version)
+      held.set(new TextDecoder().decode(record.key), record)
+    }
+
+    return records.map(r => held.size === 0 ? undefined : held.get(new TextDecoder().decode(r.key)))
+  }
+
+  /** The records of `keys` held by one owner, in order */
+  private async fetch (peer: PeerId, keys: Key[], epoch: number, slot: number, options: AbortOptions): Promise<Array<ReplicaRecord | undefined>> {
+    const out: Array<ReplicaRecord | undefined> = []
+
+    if (peer.equals(this.init.self)) {
+      try {
+        if (keys.length === 1) {
+          return [await this.init.owner.getRecord(keys[0], { signal: options.signal, epoch })]
+        }
+
+        for await (const record of this.init.owner.recordsOf(keys, { signal: options.signal, epoch })) {
+          out.push(record)
+        }
+
+        return out
+      } catch (err) {
+        throw fromRefusal(err, slot)
+      }
+    }
+
+    if (keys.length === 1) {
+      const res = await this.call(peer, { type: Request.Type.REPLICA_GET, epoch, key: keys[0].uint8Array() as Uint8Array<ArrayBuffer> }, slot, options)
+
+      if (res.status === Response.Status.NOT_FOUND) {
+        return [undefined]
+      }
+
+      if (res.status !== Response.Status.OK) {
+        throw errorFromResponse(res, peer.toString(), slot)
+      }
+
+      return [res.record]
+    }
+
+    const frames = this.init.router.channel(peer).callStreamed({
+      type: Request.Type.REPLICA_GET_MANY,
+      epoch,
+      clock: this.init.clock.current,
+      keys: keys.map(k => k.uint8Array() as Uint8Array<ArrayBuffer>)
+    }, { signal: options.signal, slot })
+
+    for await (const res of frames) {
+      this.answered(peer, res)
+
+      if (res.status === Response.Status.MOVED && out.length === 0) {
+        throw new MovedAnswer(res, peer)
+      }
+
+      if (res.status !== Response.Status.OK) {
+        throw errorFromResponse(res, peer.toString(), slot)
+      }
+
+      for (const entry of res.entries) {
+        // streamed frames carry no clock: their versions advance ours
+        this.init.clock.observe(entry.version)
+        const key = keys[out.length]
+        out.push(entry.missing || key == null
+          ? undefined
+          : { key: key.uint8Array(), value: entry.value, version: entry.version ?? new Uint8Array(0), tombstone: entry.tombstone === true })
+      }
+    }
+
+    if (out.length !== keys.length) {
+      throw new UnavailableError(`Peer ${peer.toString()} answered ${out.length} of the ${keys.length} keys asked for`, { peer: peer.toString(), slot })
+    }
+
+    return out
+  }
+
+  private async * queryOwner (peer: PeerId, prefix: string | undefined, keysOnly: boolean, epoch: number, options: AbortOptions): AsyncGenerator<ReplicaRecord> {
+    if (peer.equals(this.init.self)) {
+      let records: AsyncIterable<ReplicaRecord>
+
+      try {
+        records = this.init.owner.queryRecords(prefix, keysOnly, { signal: options.signal, epoch })
+      } catch (err) {
+        throw fromRefusal(err)
+      }
+
+      yield * records
+      return
+    }
+
+    const frames = this.init.router.channel(peer).callStreamed({
+      type: Request.Type.REPLICA_QUERY,
+      epoch,
+      clock: this.init.clock.current,
+      prefix: prefix ?? '',
+      keysOnly
+    }, { signal: options.signal })
+    let first = true
+
+    for await (const res of frames) {
+      this.answered(peer, res)
+
+      if (res.status === Response.Status.MOVED && first) {
+        throw new MovedAnswer(res, peer)
+      }
+
+      if (res.status !== Response.Status.OK) {
+        throw errorFromResponse(res, peer.toString())
+      }
+
+      first = false
+
+      for (const entry of res.entries) {
+        this.init.clock.observe(entry.version)
+        yield { key: entry.key ?? new Uint8Array(0), value: entry.value, version: entry.version ?? new Uint8Array(0), tombstone: entry.tombstone === true }
+      }
+    }
+  }
+
+  /** One request to a peer with this node's clock; a MOVED answer is thrown as `MovedAnswer` */
+  private async call (peer: PeerId, req: Partial<Request>, slot: number | undefined, options: AbortOptions): Promise<Response> {
+    const res = await this.init.router.channel(peer).call({ ...req, clock: this.init.clock.current }, { signal: options.signal, slot })
+    this.answered(peer, res)
+
+    if (res.status === Response.Status.MOVED) {
+      throw new MovedAnswer(res, peer)
+    }
+
+    return res
+  }
+
+  private answered (peer: PeerId, res: Response): void {
+    this.init.clock.observe(res.clock)
+
+    this.init.detector.heard(peer)
+  }
+
+  private ownership (): Ownership {
+    return this.init.router.ownership()
+  }
+
+  private unavailable (owners: readonly PeerId[], needed: number, level: Consistency, failures: Map<string, Error>, slot: number, refused: boolean): Error {
+    if (failures.size === 1 && owners.length === 1) {
+      return failures.values().next().value as Error
+    }
+
+    const why = [...failures].map(([peer, err]) => `${peer}: ${err.message}`).join('; ')
+    const suspected = owners.filter(o => this.init.detector.isSuspected(o)).map(o => o.toString())
+    const detail = [why, suspected.length > 0 ? `suspected down: ${suspected.join(', ')}` : '', refused ? 'owners kept holding newer versions written concurrently' : '']
+      .filter(s => s !== '').join('; ')
+
+    return new UnavailableError(`Slot ${slot} needs ${needed} of its ${owners.length} owners (consistency ${level}) and fewer answered (${detail})`, {
+      peer: failures.keys().next().value ?? suspected[0],
+      slot
+    })
+  }
+}
+
+/** Items grouped by the slot range their key falls in: each group has one owner list */
+function groupByRange<T> (ownership: Ownership, items: T[], keyOf: (item: T) => Key): Map<readonly PeerId[], { owners: readonly PeerId[], items: T[] }> {
+  const table = ownership.table
+  // a range's owner list is one array object: one group per range, no peer ID compared per key
+  const groups = new Map<readonly PeerId[], { owners: readonly PeerId[], items: T[] }>()
+
+  for (const item of items) {
+    const owners = table.owners(keySlot(keyOf(item)))
+    let group = groups.get(owners)
+
+    if (group == null) {
+      group = { owners, items: [] }
+      groups.set(owners, group)
+    }
+
+    group.items.push(item)
+  }
+
+  return groups
+}
+
+/** Every peer that owns a slot in any position */
+function distinctOwners (ownership: Ownership): PeerId[] {
+  const seen = new Map<string, PeerId>()
+
+  for (const range of ownership.table.ranges) {
+    for (const owner of range.owners) {
+      seen.set(owner.toString(), owner)
+    }
+  }
+
+  return [...seen.values()]
+}
