@@ -44,10 +44,12 @@ interface PendingCall {
   reject(err: Error): void
 }
 
-/** A request waiting for the owner to have room for it */
+/** A request waiting for the stream, or for the owner to have room for it */
 interface Waiter {
   bytes: number
+  /** Write it now: called in the order the requests were made */
   go(): void
+  fail(err: Error): void
 }
 
 interface StreamedCall {
@@ -120,8 +122,6 @@ export class PeerChannel {
   private outstanding: number
   private outstandingBytes: number
   private readonly waiters: Waiter[]
-  /** Why the owner refused the last stream as a whole (UNAUTHORIZED), told to callers that find it gone */
-  private refusal?: Error
 
   constructor (peer: PeerId, init: RpcClientInit) {
     this.peer = peer
@@ -145,43 +145,36 @@ export class PeerChannel {
     options.signal?.throwIfAborted()
     const deadline = Date.now() + this.init.limits.requestTimeout
     const body = this.encode(req)
-    await this.open(options)
-    await this.room(body.byteLength, deadline, options)
-
-    const writer = this.writer
-
-    if (writer == null) {
-      this.release(body.byteLength)
-      throw this.refusal ?? this.unavailable('the stream closed before the request could be sent', options.slot)
-    }
-
-    const id = this.allocateId()
-    setId(body, id)
 
     return new Promise<Response>((resolve, reject) => {
       const signal = options.signal
       const call: PendingCall = { deadline, slot: options.slot, bytes: body.byteLength, abandoned: false, resolve, reject }
 
-      if (signal != null) {
-        const onAbort = (): void => {
-          // the owner is still working on it: it keeps its place until answered
-          call.abandoned = true
-          reject(signal.reason)
-        }
-        signal.addEventListener('abort', onAbort, { once: true })
-        call.resolve = (res) => {
-          signal.removeEventListener('abort', onAbort)
-          resolve(res)
-        }
-        call.reject = (err) => {
-          signal.removeEventListener('abort', onAbort)
-          reject(err)
-        }
-      }
+      this.submit(body.byteLength, deadline, options, (writer) => {
+        const id = this.allocateId()
+        setId(body, id)
 
-      this.calls.set(id, call)
-      this.startSweep()
-      writer.write(body)
+        if (signal != null) {
+          const onAbort = (): void => {
+            // the owner is still working on it: it keeps its place until answered
+            call.abandoned = true
+            reject(signal.reason)
+          }
+          signal.addEventListener('abort', onAbort, { once: true })
+          call.resolve = (res) => {
+            signal.removeEventListener('abort', onAbort)
+            resolve(res)
+          }
+          call.reject = (err) => {
+            signal.removeEventListener('abort', onAbort)
+            reject(err)
+          }
+        }
+
+        this.calls.set(id, call)
+        this.startSweep()
+        writer.write(body)
+      }, reject)
     })
   }
 
@@ -198,38 +191,35 @@ export class PeerChannel {
     const window = this.init.streamWindow
     req.credit = window
     const body = this.encode(req)
-    await this.open(options)
-    await this.room(body.byteLength, Date.now() + this.init.limits.requestTimeout, options)
-
-    const id = this.allocateId()
-    setId(body, id)
     const queue: ResponseFrame[] = []
     let failure: Error | undefined
     let wake: (() => void) | undefined
     let finished = false
     let consumed = 0
-    const stream = this.stream
+    let id = 0
+    let stream: Stream | undefined
 
-    this.streamed.set(id, {
-      push: (frame) => {
-        queue.push(frame)
-        wake?.()
-      },
-      fail: (err) => {
-        failure = err
-        wake?.()
-      }
+    await new Promise<void>((resolve, reject) => {
+      this.submit(body.byteLength, Date.now() + this.init.limits.requestTimeout, options, (writer) => {
+        id = this.allocateId()
+        setId(body, id)
+        stream = this.stream
+        this.streamed.set(id, {
+          push: (frame) => {
+            queue.push(frame)
+            wake?.()
+          },
+          fail: (err) => {
+            failure = err
+            wake?.()
+          }
+        })
+        writer.write(body)
+        resolve()
+      }, reject)
     })
 
     try {
-      const writer = this.writer
-
-      if (writer == null) {
-        throw this.refusal ?? this.unavailable('the stream closed before the request could be sent', options.slot)
-      }
-
-      writer.write(body)
-
       while (true) {
         if (queue.length === 0) {
           if (failure != null) {
@@ -306,53 +296,62 @@ export class PeerChannel {
   }
 
   /**
-   * Wait until the owner has room for a request of `bytes`: as many requests
-   * and bytes in flight as it accepts per stream, in the order asked. A
-   * request alone on the stream always has room.
+   * Write a request once the stream is open and the owner has room for it:
+   * as many requests and bytes in flight as it accepts per stream. Requests
+   * are written in the order they were made, whatever each waits for (a
+   * dial, room, nothing), so one caller's writes reach the owner in the
+   * order it issued them. A request alone on the stream always has room.
    */
-  private async room (bytes: number, deadline: number, options: CallOptions): Promise<void> {
-    if (this.waiters.length === 0 && this.hasRoom(bytes)) {
-      this.outstanding++
-      this.outstandingBytes += bytes
+  private submit (bytes: number, deadline: number, options: CallOptions, send: (writer: FrameWriter) => void, fail: (err: Error) => void): void {
+    if (this.closedWith != null) {
+      fail(this.closedWith)
       return
     }
 
-    await new Promise<void>((resolve, reject) => {
-      const signal = options.signal
-      const waiter: Waiter = {
-        bytes,
-        go: () => {
-          cleanup()
-          resolve()
-        }
-      }
-      const cleanup = (): void => {
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-        const index = this.waiters.indexOf(waiter)
+    if (this.waiters.length === 0 && this.writer != null && this.hasRoom(bytes)) {
+      this.outstanding++
+      this.outstandingBytes += bytes
+      send(this.writer)
+      return
+    }
 
-        if (index !== -1) {
-          this.waiters.splice(index, 1)
-        }
+    const signal = options.signal
+    const cleanup = (): void => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+      const index = this.waiters.indexOf(waiter)
+
+      if (index !== -1) {
+        this.waiters.splice(index, 1)
       }
-      const onAbort = (): void => {
+    }
+    const waiter: Waiter = {
+      bytes,
+      go: () => {
         cleanup()
-        reject(signal?.reason)
-        this.wakeWaiters()
-      }
-      const timer = setTimeout(() => {
+        send(this.writer as FrameWriter)
+      },
+      fail: (err) => {
         cleanup()
-        reject(new UnavailableError(`Peer ${this.peerString} did not answer within ${this.init.limits.requestTimeout} ms: the request waited for room among the ${this.outstanding} in flight${options.slot != null ? ` (request for slot ${options.slot})` : ''}`, { peer: this.peerString, slot: options.slot }))
-        this.wakeWaiters()
-      }, Math.max(0, deadline - Date.now()))
+        fail(err)
+      }
+    }
+    const onAbort = (): void => {
+      waiter.fail(signal?.reason)
+      this.wakeWaiters()
+    }
+    const timer = setTimeout(() => {
+      waiter.fail(this.writer == null
+        ? new UnavailableError(`Could not reach peer ${this.peerString}${options.slot != null ? ` (owner of slot ${options.slot})` : ''}: no stream within ${this.init.limits.requestTimeout} ms`, { peer: this.peerString, slot: options.slot })
+        : new UnavailableError(`Peer ${this.peerString} did not answer within ${this.init.limits.requestTimeout} ms: the request waited for room among the ${this.outstanding} in flight${options.slot != null ? ` (request for slot ${options.slot})` : ''}`, { peer: this.peerString, slot: options.slot }))
+      this.wakeWaiters()
+    }, Math.max(0, deadline - Date.now()))
 
-      signal?.addEventListener('abort', onAbort, { once: true })
-      this.waiters.push(waiter)
-    })
+    signal?.addEventListener('abort', onAbort, { once: true })
+    this.waiters.push(waiter)
 
-    if (this.closedWith != null) {
-      this.release(bytes)
-      throw this.closedWith
+    if (this.writer == null) {
+      this.open(options.slot)
     }
   }
 
@@ -370,11 +369,23 @@ export class PeerChannel {
   }
 
   private wakeWaiters (): void {
-    while (this.waiters.length > 0 && this.hasRoom(this.waiters[0].bytes)) {
+    while (this.waiters.length > 0 && this.writer != null && this.hasRoom(this.waiters[0].bytes)) {
       const waiter = this.waiters[0]
       this.outstanding++
       this.outstandingBytes += waiter.bytes
       waiter.go()
+    }
+
+    if (this.waiters.length > 0 && this.writer == null && this.closedWith == null) {
+      // the stream closed under them: their requests were never sent, so they go on a new one
+      this.open()
+    }
+  }
+
+  /** Fail every request that was not written yet */
+  private failWaiters (err: Error): void {
+    for (const waiter of [...this.waiters]) {
+      waiter.fail(err)
     }
   }
 
@@ -437,25 +448,26 @@ export class PeerChannel {
   }
 
   /**
-   * The stream to the peer, opened once and shared by every caller. The dial
-   * is bounded by `requestTimeout` and by this channel's life, never by one
-   * caller's signal: a caller that aborts stops waiting for it, and the others
-   * still get the stream.
+   * Open the stream to the peer, once, shared by every caller. The dial is
+   * bounded by `requestTimeout` and by this channel's life, never by one
+   * caller's signal: a caller that aborts stops waiting for it, and the
+   * others still get the stream. The waiting requests are written when it
+   * opens, or fail with the reason it could not.
    */
-  private async open (options: CallOptions): Promise<void> {
-    if (this.closedWith != null) {
-      throw this.closedWith
-    }
-
-    if (this.stream != null) {
+  private open (slot?: number): void {
+    if (this.opening != null || this.stream != null || this.closedWith != null) {
       return
     }
 
-    this.opening ??= this.dial(options.slot).finally(() => {
-      this.opening = undefined
-    })
-
-    await raceSignal(this.opening, options.signal)
+    this.opening = this.dial(slot)
+      .then(() => {
+        this.wakeWaiters()
+      }, (err: Error) => {
+        this.failWaiters(err)
+      })
+      .finally(() => {
+        this.opening = undefined
+      })
   }
 
   private async dial (slot?: number): Promise<void> {
@@ -514,7 +526,6 @@ export class PeerChannel {
 
     this.stream = stream
     this.writer = new FrameWriter(stream, onError)
-    this.refusal = undefined
     this.log('opened stream %s', stream.id)
   }
 
@@ -576,10 +587,10 @@ export class PeerChannel {
     const err = res.status === Response.Status.OK
       ? new ProtocolError(`Peer ${this.peerString} sent an answer without a request id`)
       : errorFromResponse(res, this.peerString)
-    this.refusal = err
     this.stream = undefined
     this.writer = undefined
     this.fail(err)
+    this.failWaiters(err)
     stream.abort(err)
   }
 
@@ -682,22 +693,7 @@ function setId (body: Uint8Array, id: number): void {
   }
 }
 
-/** Resolve with `promise`, or reject as soon as `signal` aborts */
-async function raceSignal<T> (promise: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (signal == null) {
-    return promise
-  }
 
-  signal.throwIfAborted()
-
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => { reject(signal.reason) }
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(resolve, reject).finally(() => {
-      signal.removeEventListener('abort', onAbort)
-    }).catch(() => {})
-  })
-}
 
 /**
  * The id of an answer, read without decoding the rest: protons writes fields

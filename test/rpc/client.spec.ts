@@ -84,6 +84,28 @@ describe('rpc client channel', () => {
     }
   })
 
+  it('writes requests in the order they were made, whether they waited for the dial, for room or for nothing, with or without a signal', async () => {
+    const owner = cluster.nodes[0]
+    const rpc = client()
+    const put = (value: string): Partial<Request> => ({ type: Request.Type.PUT, epoch: cluster.table.epoch, key: new Key('/order/k').uint8Array() as Uint8Array<ArrayBuffer>, value: enc.encode(value) })
+
+    try {
+      const channel = rpc.channel(owner.libp2p.peerId)
+      const calls: Array<Promise<Response>> = []
+
+      // the first ones wait for the dial, the later ones for room among the 256 in flight
+      for (let i = 0; i < 600; i++) {
+        calls.push(channel.call(put(`v${i}`), i % 2 === 0 ? { signal: new AbortController().signal } : {}))
+      }
+
+      const answers = await Promise.all(calls)
+      expect(answers.every(res => res.status === Response.Status.OK)).toBe(true)
+      expect(new TextDecoder().decode(await owner.local.get(new Key('/order/k')))).toBe('v599')
+    } finally {
+      rpc.close(new Error('test over'))
+    }
+  })
+
   it('never reuses the id of a streamed answer still in flight after the ids wrap', async () => {
     const owner = cluster.nodes[0]
     // enough entries that the answer outlasts its first frame's credit
