@@ -1,9 +1,16 @@
 import { SLOT_COUNT } from '../constants.js'
 import { recordDigest } from '../replication/record.js'
 
+/** What a record's digest covers */
+export interface DigestedRecord {
+  version: Uint8Array
+  tombstone: boolean
+  value?: Uint8Array
+}
+
 /**
  * Per-slot digests of the records an owner holds: the XOR of
- * `recordDigest(key, version)` over the slot's records. Kept in memory and
+ * `recordDigest` over the slot's records. Kept in memory and
  * updated with every write, so owners compare 8 bytes per slot instead of
  * their data; rebuilt by one scan of the child store at start.
  */
@@ -14,8 +21,8 @@ export class SlotDigests {
     this.digests = new BigUint64Array(SLOT_COUNT)
   }
 
-  /** Account for the record of `key` changing from version `before` (none: absent) to `after` */
-  update (slot: number, key: Uint8Array, before: Uint8Array | undefined, after: Uint8Array | undefined): void {
+  /** Account for the record of `key` changing from `before` (none: absent) to `after` (none: removed) */
+  update (slot: number, key: Uint8Array, before: DigestedRecord | undefined, after: DigestedRecord | undefined): void {
     if (before != null) {
       this.digests[slot] ^= recordDigest(key, before)
     }

@@ -290,6 +290,56 @@ export class Owner {
     return this.entriesOf(this.sameTable(options.epoch), start, end, options)
   }
 
+  /**
+   * Delete tombstones once every owner holds them (anti-entropy decides
+   * when): each only while the record held for its key is still that
+   * tombstone, at that version, so a newer write is never lost. Returns how
+   * many were deleted.
+   */
+  async purgeTombstones (entries: readonly SlotEntry[], options: OwnerOptions): Promise<number> {
+    const slots = new Uint16Array(entries.length)
+
+    entries.forEach((entry, i) => {
+      slots[i] = this.servesRecord(entry.key, options.epoch)
+    })
+
+    return this.writes.run(slots, async () => {
+      await this.digestsReady(options)
+      const keys: Key[] = []
+      const seen = new Set<string>()
+      const gone: Array<{ slot: number, key: Uint8Array, held: StoredRecord }> = []
+
+      await Promise.all(entries.map(async (entry, i) => {
+        const key = new Key(entry.key, false)
+        const held = await this.read(key, options)
+
+        if (held?.tombstone === true && compareVersions(held.version, entry.version) === 0 && !seen.has(key.toString())) {
+          seen.add(key.toString())
+          keys.push(key)
+          gone.push({ slot: slots[i], key: entry.key, held })
+        }
+      }))
+
+      if (keys.length === 0) {
+        return 0
+      }
+
+      const batch = this.init.child.batch()
+
+      for (const key of keys) {
+        batch.delete(key)
+      }
+
+      await batch.commit(options)
+
+      for (const { slot, key, held } of gone) {
+        this.digests.update(slot, key, held, undefined)
+      }
+
+      return keys.length
+    })
+  }
+
   /** How many keys this node holds as primary, under the table in force */
   async countKeys (options: AbortOptions = {}): Promise<number> {
     let count = 0
@@ -434,7 +484,7 @@ export class Owner {
     await Promise.all(reads)
 
     const answers: Array<VersionedRecord | undefined> = []
-    const changes = new Map<string, { index: number, before?: Uint8Array, stored: Uint8Array }>()
+    const changes = new Map<string, { index: number, before?: StoredRecord, after: StoredRecord, stored: Uint8Array }>()
 
     records.forEach((record, i) => {
       const name = keys[i].toString()
@@ -456,13 +506,15 @@ export class Owner {
       }
 
       const stored = encodeStored(record)
-      held.set(name, decodeStored(stored))
+      const after = decodeStored(stored)
+      held.set(name, after)
       const change = changes.get(name)
 
       if (change == null) {
-        changes.set(name, { index: i, before: current?.version, stored })
+        changes.set(name, { index: i, before: current, after, stored })
       } else {
         change.index = i
+        change.after = after
         change.stored = stored
       }
     })
@@ -476,8 +528,8 @@ export class Owner {
 
       await batch.commit(options)
 
-      for (const { index, before } of changes.values()) {
-        this.digests.update(slots[index], records[index].key, before, records[index].version)
+      for (const { index, before, after } of changes.values()) {
+        this.digests.update(slots[index], records[index].key, before, after)
       }
     }
 
@@ -510,7 +562,7 @@ export class Owner {
       const slot = keySlot(bytes)
 
       if (!isReserved(bytes) && this.holdsRecords(ownership, slot)) {
-        this.digests.update(slot, bytes, undefined, decodeStored(pair.value).version)
+        this.digests.update(slot, bytes, undefined, decodeStored(pair.value))
       }
     }
   }

@@ -107,13 +107,25 @@ export function decodeStored (stored: Uint8Array): StoredRecord {
 }
 
 /**
- * What one record adds to its slot's digest: the first 8 bytes of
- * sha256(key bytes || version bytes). A slot's digest is the XOR over the
- * records it holds, so it is updated per write (XOR out the old, XOR in the
- * new) and two owners holding the same (key, version) pairs have equal
- * digests whatever order they wrote them in.
+ * What one record adds to its slot's digest: the first 8 bytes of the
+ * sha256 of the key, the version and the content (tombstone flag and value),
+ * each but the value preceded by its length. A slot's digest is the XOR over
+ * the records it holds, so it is updated per write (XOR out the old, XOR in
+ * the new), and two owners holding the same records have equal digests
+ * whatever order they wrote them in. The content counts too, so a value
+ * damaged on one owner (same version, other bytes) shows as a difference.
  */
-export function recordDigest (key: Uint8Array, version: Uint8Array): bigint {
-  const hash = createHash('sha256').update(key).update(version).digest()
-  return hash.readBigUInt64BE(0)
+export function recordDigest (key: Uint8Array, record: { version: Uint8Array, tombstone: boolean, value?: Uint8Array }): bigint {
+  const lengths = new Uint8Array(6)
+  new DataView(lengths.buffer).setUint32(0, key.byteLength)
+  lengths[4] = record.version.byteLength
+  lengths[5] = record.tombstone ? TOMBSTONE : 0
+
+  return createHash('sha256')
+    .update(lengths)
+    .update(key)
+    .update(record.version)
+    .update(record.tombstone ? EMPTY : record.value ?? EMPTY)
+    .digest()
+    .readBigUInt64BE(0)
 }

@@ -114,16 +114,21 @@ describe('stored records', () => {
 })
 
 describe('recordDigest', () => {
-  it('depends on the key and the version', () => {
+  it('depends on the key, the version and the content', () => {
     const enc = new TextEncoder()
     const v1 = makeVersion(1n, new Uint8Array([1]))
     const v2 = makeVersion(2n, new Uint8Array([1]))
-    const a = recordDigest(enc.encode('/a'), v1)
+    const value = enc.encode('x')
+    const a = recordDigest(enc.encode('/a'), { version: v1, tombstone: false, value })
 
-    expect(recordDigest(enc.encode('/a'), v2)).not.toBe(a)
-    expect(recordDigest(enc.encode('/b'), v1)).not.toBe(a)
-    expect(a).toBe(recordDigest(enc.encode('/a'), v1))
-    // key and version are hashed, not concatenated into something ambiguous per record
-    expect(a).toBeLessThan(1n << 64n)
+    expect(a).toBe(recordDigest(enc.encode('/a'), { version: v1, tombstone: false, value: enc.encode('x') }))
+    expect(recordDigest(enc.encode('/a'), { version: v2, tombstone: false, value })).not.toBe(a)
+    expect(recordDigest(enc.encode('/b'), { version: v1, tombstone: false, value })).not.toBe(a)
+    expect(recordDigest(enc.encode('/a'), { version: v1, tombstone: false, value: enc.encode('y') })).not.toBe(a)
+    // a tombstone's value is not part of it, but the flag is
+    expect(recordDigest(enc.encode('/a'), { version: v1, tombstone: true, value })).toBe(recordDigest(enc.encode('/a'), { version: v1, tombstone: true }))
+    expect(recordDigest(enc.encode('/a'), { version: v1, tombstone: true })).not.toBe(recordDigest(enc.encode('/a'), { version: v1, tombstone: false }))
+    // lengths keep key and version apart: the same bytes split differently differ
+    expect(recordDigest(enc.encode('/ab'), { version: new Uint8Array([1]), tombstone: false })).not.toBe(recordDigest(enc.encode('/a'), { version: enc.encode('b\u0001'), tombstone: false }))
   })
 })
