@@ -10,6 +10,7 @@ import { assertKey, assertValue } from '../validate.js'
 import { outcome, partialWriteError, writeShares } from './batch.js'
 import type { ShareResult } from './batch.js'
 import type { DatastoreComponents } from './components.js'
+import type { ConsistencyOptions } from '../replication/consistency.js'
 import type { AbortOptions, PeerId } from '@libp2p/interface'
 import type { Key, Pair } from 'interface-datastore'
 
@@ -59,7 +60,7 @@ export class ManyKeys {
    * bounded whatever the values' size. A missing key throws `NotFoundError`
    * when its turn comes, after the pairs before it have been yielded.
    */
-  async * getMany (source: Iterable<Key> | AsyncIterable<Key>, options: AbortOptions): AsyncGenerator<Pair> {
+  async * getMany (source: Iterable<Key> | AsyncIterable<Key>, options: ConsistencyOptions): AsyncGenerator<Pair> {
     this.components.assertStarted()
     let chunk: Key[] = []
 
@@ -68,13 +69,50 @@ export class ManyKeys {
       chunk.push(key)
 
       if (chunk.length >= GET_MANY_CHUNK) {
-        yield * this.fetchInOrder(chunk, options, 0)
+        yield * this.fetchChunk(chunk, options)
         chunk = []
       }
     }
 
     if (chunk.length > 0) {
-      yield * this.fetchInOrder(chunk, options, 0)
+      yield * this.fetchChunk(chunk, options)
+    }
+  }
+
+  /** One chunk of a getMany: keys of replicated slots through the coordinator, the others as before */
+  private async * fetchChunk (keys: Key[], options: ConsistencyOptions): AsyncGenerator<Pair> {
+    const router = this.components.router
+
+    if (!router.hasReplicas()) {
+      yield * this.fetchInOrder(keys, options, 0)
+      return
+    }
+
+    const replicated = keys.map(key => router.isReplicated(keySlot(key)))
+    const plainKeys = keys.filter((_, i) => !replicated[i])
+    const plain = plainKeys.length > 0 ? this.fetchInOrder(plainKeys, options, 0) : undefined
+
+    try {
+      const records = await this.components.coordinator.readMany(keys.filter((_, i) => replicated[i]), options)
+      let next = 0
+
+      for (let i = 0; i < keys.length; i++) {
+        if (!replicated[i]) {
+          const result = await (plain as AsyncGenerator<Pair>).next()
+          yield result.value as Pair
+          continue
+        }
+
+        const record = records[next++]
+
+        if (record == null || record.tombstone) {
+          throw new NotFoundError(`Not Found: ${keys[i].toString()}`)
+        }
+
+        yield { key: keys[i], value: record.value ?? EMPTY }
+      }
+    } finally {
+      await plain?.return(undefined)
     }
   }
 

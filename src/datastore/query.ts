@@ -7,6 +7,7 @@ import { errorFromResponse } from '../rpc/errors.js'
 import { fromRefusal } from '../routing/router.js'
 import { keySlot } from '../slots/hash.js'
 import type { DatastoreComponents } from './components.js'
+import type { ConsistencyOptions } from '../replication/consistency.js'
 import type { Entry } from '../pb/message.js'
 import type { AbortOptions, PeerId } from '@libp2p/interface'
 import type { Pair } from 'interface-datastore'
@@ -84,8 +85,45 @@ export class QueryFanOut {
    * One generator from the owners' frames to the caller: every extra layer
    * would cost a promise per item.
    */
-  async * run<T> (prefix: string | undefined, shape: QueryShape<T>, options: AbortOptions): AsyncGenerator<T> {
+  async * run<T> (prefix: string | undefined, shape: QueryShape<T>, options: ConsistencyOptions): AsyncGenerator<T> {
     this.components.assertStarted()
+
+    if (this.components.router.hasReplicas()) {
+      yield * this.replicated(prefix, shape, options)
+      return
+    }
+
+    yield * this.plain(prefix, shape, options)
+  }
+
+  /**
+   * A query over a table with replicated ranges: the records of replicated
+   * slots from enough of their owners, merged per key at the newest version
+   * (see `Coordinator.query`), and the keys of single-owner slots from their
+   * owners as `plain` gives them
+   */
+  private async * replicated<T> (prefix: string | undefined, shape: QueryShape<T>, options: ConsistencyOptions): AsyncGenerator<T> {
+    const router = this.components.router
+
+    for await (const record of this.components.coordinator.query(wirePrefix(prefix), shape.keysOnly, options)) {
+      yield shape.remote({ key: record.key as Uint8Array<ArrayBuffer>, value: record.value as Uint8Array<ArrayBuffer> | undefined, missing: false })
+    }
+
+    if (router.ownership().table.ranges.every(range => range.owners.length > 1)) {
+      return
+    }
+
+    // primaries answer plain queries for replicated slots too: those keys came above
+    for await (const item of this.plain(prefix, shape, options)) {
+      const key = (item as Pair).key ?? item as Key
+
+      if (!router.isReplicated(keySlot(key.uint8Array()))) {
+        yield item
+      }
+    }
+  }
+
+  private async * plain<T> (prefix: string | undefined, shape: QueryShape<T>, options: AbortOptions): AsyncGenerator<T> {
     const pushed = wirePrefix(prefix)
 
     for (let attempt = 0; ; attempt++) {
