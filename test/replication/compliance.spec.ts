@@ -1,12 +1,12 @@
 /**
  * interface-datastore-tests against replicated clusters (3 nodes, every
- * range owned by all 3: N=3) over TCP on 127.0.0.1, at each consistency, from
- * a client-only node, and with one owner stopped. Each case gets a fresh
- * cluster.
+ * range owned by all 3: N=3) over TCP on 127.0.0.1, at each consistency
+ * (compliance-degraded.spec.ts: a client-only node, one owner stopped). Each
+ * case gets a fresh cluster.
  */
 import { interfaceDatastoreTests } from 'interface-datastore-tests'
 import { describe } from 'vitest'
-import { clusterPerCase, createCluster } from '../utils/cluster.js'
+import { clusterPerCase } from '../utils/cluster.js'
 import type { ClusterDatastore, Consistency } from '../../src/index.js'
 import type { TestCluster } from '../utils/cluster.js'
 
@@ -19,22 +19,3 @@ function suite (name: string, consistency: Consistency, clients: number, pick: (
 suite('N=3, consistency one (interface-datastore-tests)', 'one', 0, c => c.nodes[0].store)
 suite('N=3, consistency quorum (interface-datastore-tests)', 'quorum', 0, c => c.nodes[1].store)
 suite('N=3, consistency all (interface-datastore-tests)', 'all', 0, c => c.nodes[2].store)
-suite('N=3, quorum, client-only node (interface-datastore-tests)', 'quorum', 1, c => c.clients[0].store)
-
-describe('N=3, quorum, one owner stopped (interface-datastore-tests)', () => {
-  const clusters = new Map<ClusterDatastore, TestCluster>()
-
-  interfaceDatastoreTests({
-    async setup () {
-      const cluster = await createCluster({ nodes: 3, replicas: 3, options: { consistency: 'quorum' } })
-      await cluster.nodes[2].store.stop()
-      await cluster.nodes[2].libp2p.stop()
-      clusters.set(cluster.nodes[0].store, cluster)
-      return cluster.nodes[0].store
-    },
-    async teardown (store) {
-      await clusters.get(store)?.stop()
-      clusters.delete(store)
-    }
-  })
-})
