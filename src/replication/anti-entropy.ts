@@ -2,17 +2,11 @@ import { Request, Response } from '../pb/message.js'
 import { errorFromResponse } from '../rpc/errors.js'
 import { keySlot } from '../slots/hash.js'
 import { compareVersions, versionClock } from './record.js'
-import type { Record as ReplicaRecord } from '../pb/message.js'
+import type { SlotEntry, VersionedRecord } from '../owner/owner.js'
+import type { Record as WireRecord } from '../pb/message.js'
 import type { PeerChannel } from '../rpc/client.js'
 import type { Ownership } from '../slots/ownership.js'
 import type { AbortOptions, Logger, PeerId } from '@libp2p/interface'
-
-/** The key, version and kind of a record held, without its value */
-export interface SlotEntry {
-  key: Uint8Array
-  version: Uint8Array
-  tombstone: boolean
-}
 
 /**
  * What anti-entropy needs from this node's owner service. Every change goes
@@ -25,9 +19,9 @@ export interface ReplicaStore {
   /** Every record of slots `start`..`end` (inclusive) held, tombstones included, without values: one scan of the store */
   slotEntries(start: number, end: number, options?: AbortOptions): Promise<SlotEntry[]>
   /** The records of `keys`, undefined for a key with no record */
-  recordsOf(keys: Uint8Array[], options?: AbortOptions): Promise<Array<ReplicaRecord | undefined>>
+  recordsOf(keys: Uint8Array[], options?: AbortOptions): Promise<Array<VersionedRecord | undefined>>
   /** Apply what is newer than what is held */
-  applyRecords(records: ReplicaRecord[], options?: AbortOptions): Promise<void>
+  applyRecords(records: VersionedRecord[], options?: AbortOptions): Promise<void>
   /** The tombstones held whose version's clock is older than `before` (ms since the epoch) */
   tombstones(before: number, options?: AbortOptions): Promise<SlotEntry[]>
   /** Delete the tombstones given, each only while it is still the record held at that version; returns how many went */
@@ -142,6 +136,8 @@ export class AntiEntropy {
   private timer?: ReturnType<typeof setTimeout>
   /** The last round queued: the next one starts after it */
   private tail: Promise<void>
+  /** A round queued and not started yet */
+  private queued?: Promise<void>
   private controller?: AbortController
   /** When old tombstones were last looked for */
   private lastSweep: number
@@ -217,8 +213,15 @@ export class AntiEntropy {
       return
     }
 
+    // a round asked for while another waits to start is that round
+    if (this.queued != null) {
+      return this.queued
+    }
+
     clearTimeout(this.timer)
     const next = this.tail.then(async () => {
+      this.queued = undefined
+
       if (!controller.signal.aborted) {
         await this.runRound(controller.signal)
       }
@@ -230,6 +233,7 @@ export class AntiEntropy {
       }
     })
     this.tail = next
+    this.queued = next
     await next
   }
 
@@ -448,8 +452,8 @@ export class AntiEntropy {
 
     for (let i = 0; i < keys.length; i += PULL_CHUNK) {
       const records = (await this.init.replica.recordsOf(keys.slice(i, i + PULL_CHUNK), { signal }))
-        .filter((r): r is ReplicaRecord => r != null)
-      let batch: ReplicaRecord[] = []
+        .filter((r): r is VersionedRecord => r != null)
+      let batch: VersionedRecord[] = []
       let bytes = 0
 
       const send = async (): Promise<void> => {
@@ -457,7 +461,7 @@ export class AntiEntropy {
           return
         }
 
-        const res = await this.call(peer, { type: Request.Type.REPLICA_WRITE, epoch, records: batch }, signal)
+        const res = await this.call(peer, { type: Request.Type.REPLICA_WRITE, epoch, records: batch as WireRecord[] }, signal)
         this.counters.recordsPushed += batch.length - res.records.length
 
         if (res.records.length > 0) {
@@ -487,7 +491,7 @@ export class AntiEntropy {
   private async pull (peer: PeerId, keys: Uint8Array[], epoch: number, signal: AbortSignal): Promise<void> {
     for (let i = 0; i < keys.length; i += PULL_CHUNK) {
       const records = (await this.fetch(peer, keys.slice(i, i + PULL_CHUNK), epoch, signal))
-        .filter((r): r is ReplicaRecord => r != null)
+        .filter((r): r is VersionedRecord => r != null)
 
       if (records.length > 0) {
         await this.init.replica.applyRecords(records, { signal })
@@ -497,8 +501,8 @@ export class AntiEntropy {
   }
 
   /** The peer's records of `keys`, in order, undefined where it holds none */
-  private async fetch (peer: PeerId, keys: Uint8Array[], epoch: number, signal: AbortSignal): Promise<Array<ReplicaRecord | undefined>> {
-    const records: Array<ReplicaRecord | undefined> = []
+  private async fetch (peer: PeerId, keys: Uint8Array[], epoch: number, signal: AbortSignal): Promise<Array<VersionedRecord | undefined>> {
+    const records: Array<VersionedRecord | undefined> = []
 
     for await (const res of this.callStreamed(peer, { type: Request.Type.REPLICA_GET_MANY, epoch, keys: keys as Array<Uint8Array<ArrayBuffer>> }, signal)) {
       for (const entry of res.entries) {
@@ -725,7 +729,7 @@ function equalAt (a: Uint8Array, b: Uint8Array, offset: number): boolean {
   return true
 }
 
-function sameContent (a: ReplicaRecord, b: ReplicaRecord): boolean {
+function sameContent (a: VersionedRecord, b: VersionedRecord): boolean {
   return a.tombstone === b.tombstone && compareVersions(a.value ?? EMPTY_DIGEST, b.value ?? EMPTY_DIGEST) === 0
 }
 
