@@ -30,7 +30,7 @@ const OPTIONS: ClusterDatastoreOptions = {
   // repair by hints alone here: anti-entropy has its own tests
   antiEntropyInterval: 3_600_000,
   requestTimeout: 2000
-} as ClusterDatastoreOptions
+}
 
 interface Node {
   key: PrivateKey
