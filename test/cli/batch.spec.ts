@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { keySlot, SlotTable } from '../../src/index.js'
-import { buildCli, freeBasePort, runCli, startServe } from './utils/cli.js'
+import { BUILD_TIMEOUT, buildCli, freeBasePort, runCli, startServe } from './utils/cli.js'
 import type { BuiltCli, CliResult, ServeProcess } from './utils/cli.js'
 
 const NODES = 3
@@ -60,7 +60,7 @@ describe('datastore-cluster command line: batches, odd keys, interrupted output,
     for (let i = 0; i < NODES; i++) {
       nodes[i] = await startServe(cli.bin, join(dir, `node-${i + 1}.json`))
     }
-  })
+  }, BUILD_TIMEOUT)
 
   afterAll(async () => {
     await Promise.all(nodes.map(async node => {

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { LevelDatastore } from 'datastore-level'
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { keySlot, SlotTable } from '../../src/index.js'
-import { buildCli, freeBasePort, runCli, runCliBytes, startServe } from './utils/cli.js'
+import { BUILD_TIMEOUT, buildCli, freeBasePort, runCli, runCliBytes, startServe } from './utils/cli.js'
 import type { BuiltCli, ServeProcess } from './utils/cli.js'
 
 const NODES = 3
@@ -20,7 +20,7 @@ let cli: BuiltCli
 
 beforeAll(async () => {
   cli = await buildCli()
-})
+}, BUILD_TIMEOUT)
 
 afterAll(async () => {
   await cli?.cleanup()

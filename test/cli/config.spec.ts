@@ -12,7 +12,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { COMMANDS } from '../../src/cli/index.js'
-import { buildCli, runCli, runMain } from './utils/cli.js'
+import { BUILD_TIMEOUT, buildCli, runCli, runMain } from './utils/cli.js'
 import type { BuiltCli } from './utils/cli.js'
 
 describe('datastore-cluster command line: config validation', () => {
@@ -37,7 +37,7 @@ describe('datastore-cluster command line: config validation', () => {
     expect(init.code).toBe(0)
     node = JSON.parse(await readFile(join(dir, 'node-1.json'), 'utf8'))
     clientJson = JSON.parse(await readFile(join(dir, 'client.json'), 'utf8'))
-  })
+  }, BUILD_TIMEOUT)
 
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true })

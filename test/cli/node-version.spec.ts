@@ -8,7 +8,7 @@ import { existsSync, realpathSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { MIN_NODE_MAJOR, nodeVersionProblem } from '../../src/cli/node-version.js'
-import { buildCli, runCli } from './utils/cli.js'
+import { BUILD_TIMEOUT, buildCli, runCli } from './utils/cli.js'
 import type { BuiltCli } from './utils/cli.js'
 
 /**
@@ -46,7 +46,7 @@ describe('datastore-cluster on an old Node.js', () => {
 
   beforeAll(async () => {
     cli = await buildCli()
-  })
+  }, BUILD_TIMEOUT)
 
   afterAll(async () => {
     await cli?.cleanup()

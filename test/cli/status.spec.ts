@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { keySlot, SlotTable } from '../../src/index.js'
-import { buildCli, freeBasePort, runCli, startServe } from './utils/cli.js'
+import { BUILD_TIMEOUT, buildCli, freeBasePort, runCli, startServe } from './utils/cli.js'
 import type { BuiltCli, CliResult, ServeProcess } from './utils/cli.js'
 
 /**
@@ -56,7 +56,7 @@ describe('datastore-cluster status: a node whose store fails writes', () => {
     nodes[0] = await startServe(cli.bin, join(dir, 'node-1.json'))
     // node 2 keeps its LevelDB store on the small disk (with no tmpfs to be had, on the fs store, below)
     nodes[1] = await startServe(cli.bin, join(dir, 'node-2.json'), mounted ? ['--data', join(disk, 'node-2.data')] : ['--store', 'fs', '--data', join(disk, 'node-2.data')])
-  })
+  }, BUILD_TIMEOUT)
 
   afterAll(async () => {
     await Promise.all(nodes.map(async node => {

@@ -5,10 +5,12 @@
  * The package is compiled with the build config into a temporary copy of
  * its layout (dist/, bin/, package.json, a link to node_modules) rather than
  * into the repository's dist/, which may be missing or older than src/.
+ * One copy serves every test file while the sources stay the same.
  */
 
 import { execFile, spawn } from 'node:child_process'
-import { cp, mkdtemp, rm, symlink, access } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { access, cp, mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -37,11 +39,54 @@ export interface BuiltCli {
 }
 
 /**
- * Compile the package into a temporary directory. Takes a few seconds: call
- * it once per test file, in beforeAll.
+ * Milliseconds for a beforeAll that builds the CLI: the first file to build
+ * compiles the project, which on a loaded machine takes longer than a test
+ */
+export const BUILD_TIMEOUT = 180_000
+
+/** Prefix of the build directories in the system's temp directory */
+const BUILD_PREFIX = 'datastore-cluster-cli-'
+/** A build older than this, of sources since changed, is removed by the next build */
+const STALE_BUILD_MS = 60 * 60 * 1000
+
+/**
+ * Compile the package into a temporary directory, once per state of the
+ * sources: the CLI test files (running in parallel workers, and in later
+ * runs) share it, since compiling the project once per file costs more than
+ * the tests. Call it in beforeAll.
  */
 export async function buildCli (): Promise<BuiltCli> {
-  const dir = await mkdtemp(join(tmpdir(), 'datastore-cluster-cli-'))
+  const dir = join(tmpdir(), `${BUILD_PREFIX}${await sourcesHash()}`)
+  const bin = join(dir, 'bin', 'datastore-cluster.js')
+  const ready = join(dir, 'ready')
+
+  while (!await exists(ready)) {
+    if (await takeLock(`${dir}.lock`)) {
+      try {
+        await compileInto(dir)
+        await writeFile(ready, '')
+      } finally {
+        await rm(`${dir}.lock`, { recursive: true, force: true })
+      }
+
+      await removeStaleBuilds(dir)
+    } else {
+      // another worker is compiling the same sources
+      await new Promise(resolve => setTimeout(resolve, 250))
+    }
+  }
+
+  return {
+    bin,
+    async cleanup () {
+      // kept for the other test files; a later build removes it once stale
+    }
+  }
+}
+
+async function compileInto (dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true })
+  await mkdir(dir, { recursive: true })
   const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
 
   const output = await new Promise<string>((resolve) => {
@@ -61,12 +106,63 @@ export async function buildCli (): Promise<BuiltCli> {
   await cp(join(ROOT, 'bin'), join(dir, 'bin'), { recursive: true })
   await cp(join(ROOT, 'package.json'), join(dir, 'package.json'))
   await symlink(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir')
+}
 
-  return {
-    bin: join(dir, 'bin', 'datastore-cluster.js'),
-    async cleanup () {
+/** What the build depends on: every file under src/ and bin/, and the configs, by path, size and mtime */
+async function sourcesHash (): Promise<string> {
+  const hash = createHash('sha256')
+  const files = [
+    ...(await readdir(join(ROOT, 'src'), { recursive: true })).map(f => join('src', f)),
+    ...(await readdir(join(ROOT, 'bin'), { recursive: true })).map(f => join('bin', f)),
+    'package.json', 'tsconfig.json', 'tsconfig.build.json'
+  ].sort()
+
+  for (const file of files) {
+    const info = await stat(join(ROOT, file))
+    hash.update(`${file}\0${info.size}\0${info.mtimeMs}\0`)
+  }
+
+  return hash.digest('hex').slice(0, 16)
+}
+
+/** Take a lock directory; a lock left by a compile that died long ago is taken over */
+async function takeLock (lock: string): Promise<boolean> {
+  try {
+    await mkdir(lock)
+    return true
+  } catch {
+    const info = await stat(lock).catch(() => undefined)
+
+    if (info != null && Date.now() - info.mtimeMs > 10 * 60 * 1000) {
+      await rm(lock, { recursive: true, force: true })
+    }
+
+    return false
+  }
+}
+
+async function removeStaleBuilds (current: string): Promise<void> {
+  for (const name of await readdir(tmpdir())) {
+    const dir = join(tmpdir(), name)
+
+    if (!name.startsWith(BUILD_PREFIX) || name.endsWith('.lock') || dir === current) {
+      continue
+    }
+
+    const info = await stat(join(dir, 'ready')).catch(() => undefined)
+
+    if (info != null && Date.now() - info.mtimeMs > STALE_BUILD_MS) {
       await rm(dir, { recursive: true, force: true })
     }
+  }
+}
+
+async function exists (path: string): Promise<boolean> {
+  try {
+    await access(path)
+    return true
+  } catch {
+    return false
   }
 }
 
