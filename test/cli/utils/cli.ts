@@ -10,6 +10,7 @@
 
 import { execFile, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { access, cp, mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -60,7 +61,7 @@ export async function buildCli (): Promise<BuiltCli> {
   const bin = join(dir, 'bin', 'datastore-cluster.js')
   const ready = join(dir, 'ready')
 
-  while (!await exists(ready)) {
+  while (!existsSync(ready)) {
     if (await takeLock(`${dir}.lock`)) {
       try {
         await compileInto(dir)
@@ -154,15 +155,6 @@ async function removeStaleBuilds (current: string): Promise<void> {
     if (info != null && Date.now() - info.mtimeMs > STALE_BUILD_MS) {
       await rm(dir, { recursive: true, force: true })
     }
-  }
-}
-
-async function exists (path: string): Promise<boolean> {
-  try {
-    await access(path)
-    return true
-  } catch {
-    return false
   }
 }
 
