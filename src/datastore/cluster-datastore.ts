@@ -210,7 +210,12 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       channel: (peer) => this.channel(peer),
       replica: ownerReplica(this.owner, () => this.owned.table.epoch),
       clock: () => this.owner.clock.current,
-      observe: (clock) => { this.owner.clock.observe(clock) }
+      observe: (clock) => { this.owner.clock.observe(clock) },
+      isSuspected: (peer) => this.detector.isSuspected(peer)
+    })
+    // a member back up may lack writes no hint covers (a wiped store, a coordinator that was down too)
+    this.detector.onUp(() => {
+      this.antiEntropy.trigger().catch(() => {})
     })
   }
 

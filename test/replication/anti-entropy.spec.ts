@@ -66,6 +66,19 @@ async function drain (it: AsyncIterable<unknown>): Promise<void> {
   }
 }
 
+/** Wait for `condition`, polling; fails the test if it is still false after 20 s */
+async function until (condition: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 20_000
+
+  while (!(await condition())) {
+    if (Date.now() > deadline) {
+      throw new Error('the condition was still false after 20 s')
+    }
+
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
 function pairs (prefix: string, count: number, size: number): Pair[] {
   return Array.from({ length: count }, (_, i) => ({
     key: new Key(`/${prefix}/${i}`),
@@ -124,6 +137,21 @@ describe('anti-entropy', () => {
     expect(await childRecords(b.local)).toEqual(expected)
     // every value reads back from the refilled node alone
     expect(await c.store.get(new Key('/k/999'), { consistency: 'one' })).toEqual(pairs('k', 1000, 100)[999].value)
+  })
+
+  it('runs a round by itself when a suspected peer answers again', async () => {
+    const [a, b, c] = await replicated(3, { heartbeatInterval: 100, suspectAfter: 2 })
+    await drain(a.store.putMany(pairs('k', 300, 100)))
+
+    await c.store.stop()
+    await until(() => a.store.status().peers.some(p => p.peer === c.libp2p.peerId.toString() && p.state === 'suspected'))
+    // wiped while down: no hint covers what it held before
+    await restart(c, new MemoryDatastore())
+
+    const expected = await childRecords(a.local)
+    await until(async () => (await childRecords(c.local)).size === expected.size)
+    expect(await childRecords(c.local)).toEqual(expected)
+    expect(a.store.repairStats().recordsPushed + b.store.repairStats().recordsPushed).toBeGreaterThanOrEqual(300)
   })
 
   it('does not resurrect a key deleted while a replica was stopped, in either order of repair', async () => {
