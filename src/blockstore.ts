@@ -4,9 +4,12 @@ import { base32upper } from 'multiformats/bases/base32'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import * as Digest from 'multiformats/hashes/digest'
+import { identity } from 'multiformats/hashes/identity'
+import { sha256, sha512 } from 'multiformats/hashes/sha2'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { ClusterDatastore } from './datastore/cluster-datastore.js'
 import { InvalidParametersError } from './errors.js'
+import type { ConsistencyOptions } from './replication/consistency.js'
 import type { AbortOptions, ComponentLogger, Logger } from '@libp2p/interface'
 import type { Blockstore, InputPair, Pair } from 'interface-blockstore'
 import type { Datastore, Pair as DatastorePair } from 'interface-datastore'
@@ -122,9 +125,14 @@ export class ClusterBlockstore implements Blockstore {
     return blockKey(cid, this.prefix)
   }
 
-  async has (cid: CID, options: AbortOptions = {}): Promise<boolean> {
+  /**
+   * On a cluster, a block of a replicated slot is there as soon as one owner
+   * holds it (consistency `one`, unless `options.consistency` says otherwise)
+   */
+  async has (cid: CID, options: ConsistencyOptions = {}): Promise<boolean> {
     options.signal?.throwIfAborted()
-    return this.child.has(this.keyOf(cid), options)
+    const key = this.keyOf(cid)
+    return this.child instanceof ClusterDatastore ? this.child.hasAny(key, options) : this.child.has(key, options)
   }
 
   async put (cid: CID, bytes: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>, options: AbortOptions = {}): Promise<CID> {
@@ -135,9 +143,21 @@ export class ClusterBlockstore implements Blockstore {
     return cid
   }
 
-  async * get (cid: CID, options: AbortOptions = {}): AsyncGenerator<Uint8Array> {
+  /**
+   * On a cluster, a block of a replicated slot is read from the first owner
+   * that has it (consistency `one`, unless `options.consistency` says
+   * otherwise) and its hash checked: a miss, a failure or a bad hash falls
+   * through to the next owner
+   */
+  async * get (cid: CID, options: ConsistencyOptions = {}): AsyncGenerator<Uint8Array> {
     options.signal?.throwIfAborted()
     const key = this.keyOf(cid)
+
+    if (this.child instanceof ClusterDatastore) {
+      yield await this.child.getChecked(key, async (bytes) => hashMatches(cid, bytes), options)
+      return
+    }
+
     yield await this.child.get(key, options)
   }
 
@@ -329,4 +349,25 @@ function describe (value: unknown): string {
   }
 
   return typeof value === 'string' ? `"${value}"` : typeof value
+}
+
+const HASHERS = new Map<number, { digest(bytes: Uint8Array): Digest.Digest<number, number> | Promise<Digest.Digest<number, number>> }>([
+  [sha256.code, sha256],
+  [sha512.code, sha512],
+  [identity.code, identity]
+])
+
+/**
+ * The block's bytes hash to its CID's multihash. A hash function this
+ * library does not carry cannot be checked: the block is taken as it is.
+ */
+async function hashMatches (cid: CID, bytes: Uint8Array): Promise<boolean> {
+  const hasher = HASHERS.get(cid.multihash.code)
+
+  if (hasher == null) {
+    return true
+  }
+
+  const digest = await hasher.digest(bytes)
+  return Digest.equals(digest, cid.multihash)
 }

@@ -411,6 +411,54 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     }, options)
   }
 
+  /**
+   * @internal The value of `key` read for a block. In a replicated slot: from
+   * the first owner that holds a value `accept` takes (its hash matches),
+   * falling through misses, failures and bad values to the next owner; an
+   * operation that names `quorum` or `all` reads as `get` does first, and
+   * falls through the owners only when that value is refused. Single-owner
+   * slots read as `get` does.
+   */
+  async getChecked (key: Key, accept: (value: Uint8Array) => boolean | Promise<boolean>, options?: ConsistencyOptions): Promise<Uint8Array> {
+    assertKey(key)
+    this.ready(options)
+
+    if (!this.router.isReplicated(keySlot(key))) {
+      return this.get(key, options)
+    }
+
+    if ((options?.consistency ?? 'one') !== 'one') {
+      const value = await this.coordinator.get(key, options)
+
+      if (await accept(value)) {
+        return value
+      }
+    }
+
+    return this.coordinator.first(key, accept, options)
+  }
+
+  /** @internal `has` for a block: in a replicated slot, true as soon as one owner holds it (unless the operation names another consistency) */
+  async hasAny (key: Key, options?: ConsistencyOptions): Promise<boolean> {
+    assertKey(key)
+    this.ready(options)
+
+    if (!this.router.isReplicated(keySlot(key)) || (options?.consistency ?? 'one') !== 'one') {
+      return this.has(key, options)
+    }
+
+    try {
+      await this.coordinator.first(key, () => true, options)
+      return true
+    } catch (err: any) {
+      if (err?.name === 'NotFoundError') {
+        return false
+      }
+
+      throw err
+    }
+  }
+
   // the many-key generators check that the store is started when first read
 
   /**

@@ -312,6 +312,44 @@ export class Coordinator {
   }
 
   /**
+   * The value of `key` from the first owner that holds one `accept` takes,
+   * asking the owners one after the other (this node first, then owners up,
+   * then those suspected down): a read at consistency `one` that falls
+   * through a miss, a failure or a value refused (a block whose hash does not
+   * match) to the next owner. NotFoundError when every owner answered
+   * without one; UnavailableError when some could not answer.
+   */
+  async first (key: Key, accept: (value: Uint8Array) => boolean | Promise<boolean>, options: AbortOptions = {}): Promise<Uint8Array> {
+    const ownership = this.ownership()
+    const epoch = ownership.table.epoch
+    const slot = keySlot(key)
+    const owners = ownership.table.owners(slot)
+    const failures = new Map<string, Error>()
+
+    for (const peer of this.preference(owners)) {
+      let record: ReplicaRecord | undefined
+
+      try {
+        [record] = await this.fetch(peer, [key], epoch, slot, options)
+      } catch (err: any) {
+        options.signal?.throwIfAborted()
+        failures.set(peer.toString(), err instanceof MovedAnswer ? errorFromResponse(err.res, peer.toString(), slot) : err)
+        continue
+      }
+
+      if (record != null && !record.tombstone && await accept(record.value ?? new Uint8Array(0))) {
+        return record.value ?? new Uint8Array(0)
+      }
+    }
+
+    if (failures.size > 0) {
+      throw this.unavailable(owners, 1, 'one', failures, slot, false)
+    }
+
+    throw new NotFoundError(`Not Found: ${key.toString()}`)
+  }
+
+  /**
    * Hand `records` to `peer` with their own versions (hinted handoff, read
    * repair): resolves once it holds each of them or a newer one
    */

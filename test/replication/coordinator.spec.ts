@@ -8,7 +8,11 @@ import { expect } from 'chai'
 import { afterEach, beforeEach, describe, it } from 'vitest'
 import { MemoryDatastore } from 'datastore-core'
 import { ClusterDatastore } from '../../src/index.js'
-import { decodeStored } from '../../src/replication/record.js'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { ClusterBlockstore } from '../../src/index.js'
+import { decodeStored, encodeStored } from '../../src/replication/record.js'
 import { createCluster } from '../utils/cluster.js'
 import type { TestCluster } from '../utils/cluster.js'
 
@@ -137,5 +141,30 @@ describe('coordinator: N=3, single-key operations', () => {
     expect(status.consistency).to.equal('quorum')
     expect(status.peers.map(p => p.peer).sort()).to.deep.equal([cluster.nodes[1], cluster.nodes[2]].map(n => n.libp2p.peerId.toString()).sort())
     expect(status.peers.every(p => p.state === 'up' && p.hints === 0)).to.equal(true)
+  })
+
+  it('a block is read from the first owner whose copy matches its hash, and is there while one owner has it', async () => {
+    const bytes = enc.encode('a block of bytes')
+    const cid = CID.createV1(raw.code, await sha256.digest(bytes))
+    const blocks = new ClusterBlockstore(cluster.nodes[0].store)
+    await blocks.put(cid, bytes)
+    const key = blocks.keyOf(cid)
+
+    // this node's own copy (asked first) is damaged: same version, other bytes
+    const stored = decodeStored(await cluster.nodes[0].local.get(key))
+    await cluster.nodes[0].local.put(key, encodeStored({ version: stored.version, tombstone: false, value: enc.encode('damaged') }))
+    const chunks: Uint8Array[] = []
+
+    for await (const chunk of blocks.get(cid)) {
+      chunks.push(chunk)
+    }
+
+    expect(dec.decode(chunks[0])).to.equal('a block of bytes')
+
+    // gone from two owners: still there
+    await cluster.nodes[0].local.delete(key)
+    await cluster.nodes[1].local.delete(key)
+    expect(await blocks.has(cid)).to.equal(true)
+    expect(await blocks.has(cid, { consistency: 'all' } as any)).to.equal(true)
   })
 })
