@@ -121,7 +121,7 @@ describe('coordinator: N=3, many keys and failures', () => {
 
     // the coordinator restarts on the same child store: it still knows its hints
     await a.store.stop()
-    const restarted = new ClusterDatastore(a.libp2p, a.local, cluster.table, { heartbeatInterval: 100, antiEntropyInterval: 3_600_000 } as any)
+    const restarted = new ClusterDatastore(a.libp2p, a.local, cluster.table, { heartbeatInterval: 100, antiEntropyInterval: 3_600_000 })
     await restarted.start()
     a.store = restarted
     expect(restarted.status().peers.find(p => p.peer === downId)?.hints).to.equal(10)
