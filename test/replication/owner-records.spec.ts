@@ -1,0 +1,147 @@
+/**
+ * The owner's record rules without a network: a table mixing replicated and
+ * single-owner ranges, over a MemoryDatastore child.
+ */
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { MemoryDatastore } from 'datastore-core'
+import { Key } from 'interface-datastore'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { keySlot } from '../../src/index.js'
+import { Owner } from '../../src/owner/owner.js'
+import { makeVersion } from '../../src/replication/record.js'
+import { Ownership } from '../../src/slots/ownership.js'
+import { SlotTable } from '../../src/slots/table.js'
+import type { VersionedRecord } from '../../src/owner/owner.js'
+import type { PeerId } from '@libp2p/interface'
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+const EPOCH = 4
+
+describe('owner records', () => {
+  let self: PeerId
+  let other: PeerId
+  let table: SlotTable
+
+  beforeAll(async () => {
+    [self, other] = await Promise.all([0, 1].map(async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))))
+    table = SlotTable.fromRanges({
+      epoch: EPOCH,
+      ranges: [
+        { start: 0, end: 8191, owners: [other, self] },
+        { start: 8192, end: 16383, owners: [self] }
+      ],
+      peers: [{ id: self, addrs: [] }, { id: other, addrs: [] }]
+    })
+  })
+
+  function makeOwner (child = new MemoryDatastore()): { owner: Owner, child: MemoryDatastore } {
+    const ownership = new Ownership(table, self)
+    return { owner: new Owner({ self, child, ownership: () => ownership }), child }
+  }
+
+  /** The first key `${prefix}/${i}` in a replicated (or single-owner) slot */
+  function keyIn (replicated: boolean, prefix: string): Key {
+    for (let i = 0; ; i++) {
+      const key = new Key(`${prefix}/${i}`)
+      if ((keySlot(key) < 8192) === replicated) return key
+    }
+  }
+
+  const v = (n: number): Uint8Array => makeVersion(BigInt(n) << 16n, self.toMultihash().bytes)
+  const rec = (key: Key, version: Uint8Array, value?: string): VersionedRecord =>
+    ({ key: key.uint8Array(), version, tombstone: value == null, value: value == null ? undefined : enc.encode(value) })
+  const opts = { epoch: EPOCH }
+
+  /** The non-zero digests by slot: deep equality over 128 KiB arrays is slow */
+  async function digests (owner: Owner): Promise<Record<number, string>> {
+    const all = await owner.slotDigests(0, 16383, opts)
+    const out: Record<number, string> = {}
+
+    for (let slot = 0; slot < 16384; slot++) {
+      const digest = Buffer.from(all.subarray(slot * 8, slot * 8 + 8)).toString('hex')
+      if (digest !== '0000000000000000') out[slot] = digest
+    }
+
+    return out
+  }
+
+  it('keeps single-owner slots on plain values and refuses records there', async () => {
+    const { owner, child } = makeOwner()
+    const key = keyIn(false, '/single')
+
+    await owner.put(key, enc.encode('plain'), opts)
+    expect(dec.decode(await child.get(key))).toBe('plain')
+    expect(dec.decode(await owner.get(key, opts))).toBe('plain')
+
+    await expect(owner.applyRecords([rec(key, v(1), 'x')], opts)).rejects.toThrow(/single owner.*GET, PUT/)
+    await expect(owner.getRecord(key, opts)).rejects.toThrow(/single owner/)
+    expect(dec.decode(await child.get(key))).toBe('plain')
+  })
+
+  it('takes concurrent writes of one key in arrival order, refusing the older', async () => {
+    const { owner } = makeOwner()
+    const key = keyIn(true, '/race')
+    const [first, second] = await Promise.all([
+      owner.applyRecords([rec(key, v(20), 'new')], opts),
+      owner.applyRecords([rec(key, v(10), 'old')], opts)
+    ])
+
+    expect(first).toEqual([undefined])
+    expect(second[0]?.version).toEqual(v(20))
+    expect(dec.decode((await owner.getRecord(key, opts))?.value)).toBe('new')
+  })
+
+  it('counts only live keys of the slots it is primary of', async () => {
+    const { owner } = makeOwner()
+    await owner.put(keyIn(false, '/count/plain'), enc.encode('x'), opts)
+    // this node is the second owner of the replicated range: not counted
+    await owner.applyRecords([rec(keyIn(true, '/count/replica'), v(1), 'x')], opts)
+
+    expect(await owner.countKeys()).toBe(1)
+  })
+
+  it('purges a tombstone only while it is still the record held at that version', async () => {
+    const { owner, child } = makeOwner()
+    const dead = keyIn(true, '/purge/dead')
+    const revived = keyIn(true, '/purge/revived')
+
+    await owner.applyRecords([rec(dead, v(1), 'a'), rec(revived, v(1), 'b')], opts)
+    const live = await digests(owner)
+    await owner.applyRecords([rec(dead, v(2)), rec(revived, v(2))], opts)
+    await owner.applyRecords([rec(revived, v(3), 'back')], opts)
+
+    const purged = await owner.purgeTombstones([
+      { key: dead.uint8Array(), version: v(2), tombstone: true },
+      { key: revived.uint8Array(), version: v(2), tombstone: true }
+    ], opts)
+
+    expect(purged).toBe(1)
+    expect(await child.has(dead)).toBe(false)
+    expect(dec.decode((await owner.getRecord(revived, opts))?.value)).toBe('back')
+    // the digests forgot the purged tombstone: as if the dead key had never been written
+    const fresh = makeOwner().owner
+    await fresh.applyRecords([rec(revived, v(3), 'back')], opts)
+    const after = await digests(owner)
+    expect(after).toEqual(await digests(fresh))
+    expect(after).not.toEqual(live)
+  })
+
+  it('keeps digests per write equal to those rebuilt from the child', async () => {
+    const { owner, child } = makeOwner()
+    let seed = 7
+    const random = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n }
+
+    for (let round = 0; round < 300; round++) {
+      const key = keyIn(true, `/random/${random(40)}`)
+      const tombstone = random(4) === 0
+      await owner.applyRecords([rec(key, v(random(50) + 1), tombstone ? undefined : `value ${random(3)}`)], opts)
+    }
+
+    const rebuilt = makeOwner(child).owner
+    const kept = await digests(owner)
+    expect(await digests(rebuilt)).toEqual(kept)
+    expect(Object.keys(kept).length).toBeGreaterThan(5)
+  })
+})
