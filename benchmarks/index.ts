@@ -15,7 +15,7 @@
  * Flags:
  *   --runs N         recorded rounds (default 5; the kad-dht phase uses min(N, 3))
  *   --quick          fewer operations per round (a smoke run, figures noisier)
- *   --only a,b       phases to run: main, dht, scale (default all)
+ *   --only a,b       phases to run: main, dht, scale, repair (default all)
  *   --out FILE       JSON output (default benchmarks/results/latest.json)
  *   --tsx            run the TypeScript as is (slower: see lib/compiled.ts)
  *
@@ -32,6 +32,7 @@ import { benchmarksDir, runCompiled } from './lib/compiled.js'
 import { machineCpu, machineInfo } from './lib/machine.js'
 import { benchKeys, benchPairs, concurrent, payloadBytes, randomValues, sequential, until } from './lib/measure.js'
 import { EchoClient, bulkSend } from './lib/raw.js'
+import { repairPhase } from './lib/repair.js'
 import { fmt, markdownTable, spread } from './lib/stats.js'
 import { now } from './lib/stats.js'
 import type { BenchCluster } from './lib/harness.js'
@@ -47,7 +48,7 @@ const flag = (name: string): string | undefined => {
 }
 const QUICK = argv.includes('--quick')
 const RUNS = Number(flag('--runs') ?? (QUICK ? 3 : 5))
-const PHASES = new Set((flag('--only') ?? 'main,dht,scale').split(','))
+const PHASES = new Set((flag('--only') ?? 'main,dht,scale,repair').split(','))
 const RESULTS_DIR = `${benchmarksDir()}results/`
 const OUT = flag('--out') ?? `${RESULTS_DIR}latest.json`
 
@@ -501,6 +502,10 @@ if (exitCode != null) {
 
     if (PHASES.has('scale')) {
       await scalePhase()
+    }
+
+    if (PHASES.has('repair')) {
+      await repairPhase(QUICK ? 1 : Math.min(RUNS, 2), record, log)
     }
 
     report(startedAt, (now() - t0) / 1000)
