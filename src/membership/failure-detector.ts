@@ -48,6 +48,8 @@ export class FailureDetector {
   private readonly watched: Map<string, Watched>
   private readonly upListeners: Array<(peer: PeerId) => void>
   private readonly answerListeners: Array<(peer: PeerId) => void>
+  /** Callers waiting for a peer to be suspected */
+  private readonly suspicion: Map<string, Set<() => void>>
   private timer?: ReturnType<typeof setInterval>
   private stopping?: AbortController
 
@@ -56,6 +58,7 @@ export class FailureDetector {
     this.watched = new Map()
     this.upListeners = []
     this.answerListeners = []
+    this.suspicion = new Map()
   }
 
   start (): void {
@@ -75,6 +78,13 @@ export class FailureDetector {
     this.timer = undefined
     this.stopping?.abort()
     this.stopping = undefined
+
+    // nothing will be suspected any more: release the waiters
+    for (const waiters of this.suspicion.values()) {
+      for (const waiter of waiters) {
+        waiter()
+      }
+    }
   }
 
   /** Run `listener` each time a suspected peer answers again */
@@ -104,6 +114,32 @@ export class FailureDetector {
     }
   }
 
+  /**
+   * Resolves when `peer` is suspected down (at once if it already is), or
+   * never: for a caller to stop waiting on a peer that stopped answering
+   * and ask another. Aborting `signal` forgets the caller.
+   */
+  async whenSuspected (peer: PeerId, signal: AbortSignal): Promise<void> {
+    if (this.isSuspected(peer)) {
+      return
+    }
+
+    const id = peer.toString()
+
+    await new Promise<void>((resolve) => {
+      const waiters = this.suspicion.get(id) ?? new Set()
+      const done = (): void => {
+        waiters.delete(done)
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+
+      waiters.add(done)
+      this.suspicion.set(id, waiters)
+      signal.addEventListener('abort', done, { once: true })
+    })
+  }
+
   /** Every watched peer's state and lag */
   health (): PeerHealth[] {
     const now = Date.now()
@@ -120,6 +156,10 @@ export class FailureDetector {
       if (watched.state === 'up' && now - watched.lastHeard > deadline) {
         watched.state = 'suspected'
         this.init.log('peer %p suspected down: no answer for %d ms', watched.peer, now - watched.lastHeard)
+
+        for (const waiter of this.suspicion.get(watched.peer.toString()) ?? []) {
+          waiter()
+        }
       }
 
       if (!watched.pinging) {

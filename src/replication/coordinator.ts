@@ -238,7 +238,7 @@ export class Coordinator {
           const peer = order[next++]
 
           try {
-            answers.push({ peer, records: await this.fetch(peer, groupKeys, epoch, slot, options) })
+            answers.push({ peer, records: await this.orOnSuspicion(peer, this.fetch(peer, groupKeys, epoch, slot, options), options) })
             return
           } catch (err: any) {
             if (err instanceof MovedAnswer) {
@@ -443,6 +443,32 @@ export class Coordinator {
     }
 
     return parts
+  }
+
+  /**
+   * `answer`, unless `peer` is suspected down first: a read then asks the
+   * next owner instead of waiting out the request timeout on one that
+   * stopped answering (the request itself runs on)
+   */
+  private async orOnSuspicion<T> (peer: PeerId, answer: Promise<T>, options: AbortOptions): Promise<T> {
+    if (peer.equals(this.init.self)) {
+      return answer
+    }
+
+    const giveUp = new AbortController()
+    const signal = options.signal == null ? giveUp.signal : AbortSignal.any([options.signal, giveUp.signal])
+    answer.catch(() => {})
+
+    try {
+      return await Promise.race([
+        answer,
+        this.init.detector.whenSuspected(peer, signal).then(() => {
+          throw new UnavailableError(`Peer ${peer.toString()} is suspected down: no answer to its heartbeats`, { peer: peer.toString() })
+        })
+      ])
+    } finally {
+      giveUp.abort()
+    }
   }
 
   /** Owners in the order reads ask them: this node, then owners up, then those suspected down */

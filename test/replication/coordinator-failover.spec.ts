@@ -14,7 +14,7 @@ import { MemoryDatastore } from 'datastore-core'
 import { Key } from 'interface-datastore'
 import { createLibp2p } from 'libp2p'
 import { afterEach, describe, it } from 'vitest'
-import { ClusterDatastore, SlotTable } from '../../src/index.js'
+import { ClusterDatastore, PROTOCOL, SlotTable } from '../../src/index.js'
 import { RESERVED_NAMESPACE } from '../../src/owner/keys.js'
 import type { ClusterDatastoreOptions } from '../../src/index.js'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
@@ -159,5 +159,55 @@ describe('coordinator: an owner of N=3 stopped and restarted', () => {
     // read from node 2's share alone: every write it missed is there
     expect(dec.decode(await store.get(new Key('/during/29'), { consistency: 'one' }))).to.equal('d29')
     expect(await store.has(new Key('/before/0'), { consistency: 'one' })).to.equal(false)
+  })
+
+  it('an owner that accepts requests and never answers is waited for only until it is suspected', async () => {
+    for (let i = 0; i < 3; i++) {
+      const key = await generateKeyPair('Ed25519')
+      const libp2p = await libp2pWith(key, '/ip4/127.0.0.1/tcp/0')
+      nodes.push({ key, listen: libp2p.getMultiaddrs()[0].toString(), libp2p, local: new MemoryDatastore(), store: undefined as any })
+    }
+
+    // a client, not an owner: its reads ask owners in table order, the silent one first for some keys
+    const clientKey = await generateKeyPair('Ed25519')
+    const clientLibp2p = await libp2pWith(clientKey, '/ip4/127.0.0.1/tcp/0')
+    const table = SlotTable.even(nodes.map(n => ({ id: n.libp2p.peerId, addrs: n.libp2p.getMultiaddrs() })), { epoch: 1, replicas: 3 })
+    // far longer than the test may take: only suspicion can end the wait
+    const options = { ...OPTIONS, requestTimeout: 120_000, suspectAfter: 10, clients: [clientLibp2p.peerId] } as ClusterDatastoreOptions
+
+    for (const node of nodes) {
+      node.store = new ClusterDatastore(node.libp2p, node.local, table, options)
+      await node.store.start()
+    }
+
+    const client = new ClusterDatastore(clientLibp2p, new MemoryDatastore(), table, options)
+    await client.start()
+    nodes.push({ key: clientKey, listen: '', libp2p: clientLibp2p, local: new MemoryDatastore(), store: client })
+
+    const keys = Array.from({ length: 12 }, (_, i) => new Key(`/silent/${i}`))
+
+    for (const key of keys) {
+      await client.put(key, enc.encode(key.toString()), { consistency: 'all' })
+    }
+
+    // node 2 comes back as a node that takes every stream and never answers
+    const silent = nodes[2]
+    await silent.store.stop()
+    await silent.libp2p.stop()
+    const mute = await libp2pWith(silent.key, silent.listen)
+    await mute.handle(PROTOCOL, () => {})
+    nodes[2] = { ...silent, libp2p: mute, store: new ClusterDatastore(mute, new MemoryDatastore(), table, options) }
+
+    // read at once, before the silent node is suspected: some reads ask it first
+    for (const key of keys) {
+      expect(dec.decode(await client.get(key))).to.equal(key.toString())
+    }
+
+    for (const key of keys) {
+      await client.put(key, enc.encode(`new ${key.toString()}`))
+      expect(dec.decode(await client.get(key))).to.equal(`new ${key.toString()}`)
+    }
+
+    expect(client.status().peers.find(p => p.peer === silent.libp2p.peerId.toString())?.state).to.equal('suspected')
   })
 })
