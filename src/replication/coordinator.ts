@@ -570,9 +570,7 @@ export class Coordinator {
     }
 
     try {
-      for (const record of records) {
-        await this.init.hints.add(peer, record)
-      }
+      await this.init.hints.add(peer, records)
     } catch (err: any) {
       this.init.log.error('could not keep hints of %d records for %p - %e', records.length, peer, err)
     }

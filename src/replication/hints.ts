@@ -37,12 +37,14 @@ export class Hints {
   private readonly init: HintsInit
   private readonly counts: Map<string, number>
   private readonly delivering: Map<string, Promise<void>>
+  private readonly locks: Map<string, Promise<void>>
   private loaded?: Promise<void>
 
   constructor (init: HintsInit) {
     this.init = init
     this.counts = new Map()
     this.delivering = new Map()
+    this.locks = new Map()
   }
 
   /** Count the hints a previous run left in the child store */
@@ -62,20 +64,47 @@ export class Hints {
     return new Map([...this.counts].filter(([, count]) => count > 0))
   }
 
-  /** Keep `record` for `peer`, unless a hint of a newer version is held */
-  async add (peer: PeerId, record: VersionedRecord, options: AbortOptions = {}): Promise<void> {
+  /** Keep `records` for `peer`, each unless a hint of a newer version is held */
+  async add (peer: PeerId, records: VersionedRecord[], options: AbortOptions = {}): Promise<void> {
     const id = peer.toString()
-    const key = hintKey(id, record.key)
-    const held = await this.read(key, options)
 
-    if (held != null && compareVersions(held.version, record.version) >= 0) {
-      return
-    }
+    await this.exclusive(id, async () => {
+      const batch = this.init.child.batch()
+      let added = 0
 
-    await this.init.child.put(key, WireRecord.encode(record as WireRecord), options)
+      for (const record of records) {
+        const key = hintKey(id, record.key)
+        const held = await this.read(key, options)
 
-    if (held == null) {
-      this.counts.set(id, (this.counts.get(id) ?? 0) + 1)
+        if (held != null && compareVersions(held.version, record.version) >= 0) {
+          continue
+        }
+
+        batch.put(key, WireRecord.encode(record as WireRecord))
+        added += held == null ? 1 : 0
+      }
+
+      await batch.commit(options)
+      this.counts.set(id, (this.counts.get(id) ?? 0) + added)
+    })
+  }
+
+  /**
+   * Hints of one peer are written and deleted one change at a time, so the
+   * count held stays exact and a newer hint is never deleted as delivered
+   */
+  private async exclusive<T> (peer: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.locks.get(peer) ?? Promise.resolve()
+    const run = before.then(fn, fn)
+    const settled = run.then(() => {}, () => {})
+    this.locks.set(peer, settled)
+
+    try {
+      return await run
+    } finally {
+      if (this.locks.get(peer) === settled) {
+        this.locks.delete(peer)
+      }
     }
   }
 
@@ -110,16 +139,26 @@ export class Hints {
     const flush = async (): Promise<void> => {
       await this.init.send(peer, batch.map(b => b.record), options)
 
-      for (const { key, record } of batch) {
-        // a newer hint written meanwhile stays for the next delivery
-        const now = await this.read(key, options)
+      const sent = batch
 
-        if (now != null && compareVersions(now.version, record.version) === 0) {
-          await this.init.child.delete(key, options)
-          this.counts.set(id, Math.max(0, (this.counts.get(id) ?? 1) - 1))
-          delivered++
+      await this.exclusive(id, async () => {
+        const deletes = this.init.child.batch()
+        let removed = 0
+
+        for (const { key, record } of sent) {
+          // a newer hint written meanwhile stays for the next delivery
+          const now = await this.read(key, options)
+
+          if (now != null && compareVersions(now.version, record.version) === 0) {
+            deletes.delete(key)
+            removed++
+          }
         }
-      }
+
+        await deletes.commit(options)
+        this.counts.set(id, Math.max(0, (this.counts.get(id) ?? 0) - removed))
+        delivered += removed
+      })
 
       batch = []
     }
