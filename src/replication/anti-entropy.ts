@@ -1,3 +1,4 @@
+import { equals } from 'uint8arrays/equals'
 import { Request, Response } from '../pb/message.js'
 import { errorFromResponse } from '../rpc/errors.js'
 import { keySlot } from '../slots/hash.js'
@@ -466,6 +467,7 @@ export class AntiEntropy {
 
         if (res.records.length > 0) {
           await this.init.replica.applyRecords(res.records, { signal })
+          this.counters.recordsPulled += res.records.length
         }
 
         batch = []
@@ -506,6 +508,12 @@ export class AntiEntropy {
 
     for await (const res of this.callStreamed(peer, { type: Request.Type.REPLICA_GET_MANY, epoch, keys: keys as Array<Uint8Array<ArrayBuffer>> }, signal)) {
       for (const entry of res.entries) {
+        const asked = keys[records.length]
+
+        if (entry.key != null && (asked == null || !equals(entry.key, asked))) {
+          throw new Error(`peer answered a record of another key than asked (${records.length}th of ${keys.length})`)
+        }
+
         if (entry.missing || entry.key == null || entry.version == null) {
           records.push(undefined)
           continue

@@ -1,4 +1,8 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { MemoryDatastore } from 'datastore-core'
+import { LevelDatastore } from 'datastore-level'
 import { Key } from 'interface-datastore'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ClusterDatastore, SlotTable } from '../../src/index.js'
@@ -137,6 +141,49 @@ describe('anti-entropy', () => {
     expect(await childRecords(b.local)).toEqual(expected)
     // every value reads back from the refilled node alone
     expect(await c.store.get(new Key('/k/999'), { consistency: 'one' })).toEqual(pairs('k', 1000, 100)[999].value)
+  })
+
+  it('refills a replica on LevelDB whose directory was wiped, and keeps it across a restart', async () => {
+    const [a, , c] = await replicated()
+    const dir = await mkdtemp(join(tmpdir(), 'anti-entropy-'))
+
+    try {
+      const level = new LevelDatastore(join(dir, 'c'))
+      await level.open()
+      await restart(c, level)
+      await drain(a.store.putMany(pairs('disk', 500, 100)))
+      // a write sent while a's stream to the restarted c was going stale is c's to pull
+      await c.store.repair()
+      expect(await childRecords(c.local)).toEqual(await childRecords(a.local))
+
+      // the disk is lost: an empty directory in its place
+      await c.store.stop()
+      await level.close()
+      await rm(join(dir, 'c'), { recursive: true, force: true })
+      const wiped = new LevelDatastore(join(dir, 'c'))
+      await wiped.open()
+      await restart(c, wiped)
+      expect((await childRecords(c.local)).size).toBe(0)
+
+      expect((await c.store.repair()).recordsPulled).toBe(500)
+      const expected = await childRecords(a.local)
+      expect(await childRecords(c.local)).toEqual(expected)
+
+      // what was repaired is on disk: a restart finds it and the digests agree
+      await c.store.stop()
+      await wiped.close()
+      const reopened = new LevelDatastore(join(dir, 'c'))
+      await reopened.open()
+      await restart(c, reopened)
+      const before = c.store.repairStats()
+      const after = await c.store.repair()
+      expect(after.slotsDiffering - before.slotsDiffering).toBe(0)
+      expect(await childRecords(c.local)).toEqual(expected)
+      await c.store.stop()
+      await reopened.close()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('runs a round by itself when a suspected peer answers again', async () => {
