@@ -425,6 +425,17 @@ export class Owner {
     return ownership.owns(slot) && this.isReplicated(ownership, slot)
   }
 
+  /**
+   * The stored record of `key` before a write: asks `has` first, since most
+   * writes are of new keys and a store's NotFoundError (with its stack trace)
+   * cost more than the rest of the write
+   */
+  private async readBeforeWrite (key: Key, options: AbortOptions): Promise<StoredRecord | undefined> {
+    if (await this.init.child.has(key, options)) {
+      return this.read(key, options)
+    }
+  }
+
   /** The stored record of `key`, undefined when none is held */
   private async read (key: Key, options: AbortOptions): Promise<StoredRecord | undefined> {
     try {
@@ -477,7 +488,7 @@ export class Owner {
 
       if (!held.has(name)) {
         held.set(name, undefined)
-        reads.push(this.read(key, options).then(record => { held.set(name, record) }))
+        reads.push(this.readBeforeWrite(key, options).then(record => { held.set(name, record) }))
       }
     }
 
