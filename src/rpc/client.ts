@@ -143,14 +143,16 @@ export class PeerChannel {
    */
   async call (req: Partial<Request>, options: CallOptions = {}): Promise<Response> {
     options.signal?.throwIfAborted()
-    const deadline = Date.now() + this.init.limits.requestTimeout
     const body = this.encode(req)
 
     return new Promise<Response>((resolve, reject) => {
       const signal = options.signal
-      const call: PendingCall = { deadline, slot: options.slot, bytes: body.byteLength, abandoned: false, resolve, reject }
+      const call: PendingCall = { deadline: 0, slot: options.slot, bytes: body.byteLength, abandoned: false, resolve, reject }
 
-      this.submit(body.byteLength, deadline, options, (writer) => {
+      this.submit(body.byteLength, options, (writer) => {
+        // the owner's time runs from when it is sent: waiting here for room
+        // behind other requests is not the owner failing to answer
+        call.deadline = Date.now() + this.init.limits.requestTimeout
         const id = this.allocateId()
         setId(body, id)
 
@@ -200,7 +202,7 @@ export class PeerChannel {
     let stream: Stream | undefined
 
     await new Promise<void>((resolve, reject) => {
-      this.submit(body.byteLength, Date.now() + this.init.limits.requestTimeout, options, (writer) => {
+      this.submit(body.byteLength, options, (writer) => {
         id = this.allocateId()
         setId(body, id)
         stream = this.stream
@@ -301,8 +303,13 @@ export class PeerChannel {
    * are written in the order they were made, whatever each waits for (a
    * dial, room, nothing), so one caller's writes reach the owner in the
    * order it issued them. A request alone on the stream always has room.
+   *
+   * Waiting for room has no deadline of its own: every request in flight is
+   * answered or times out within `requestTimeout` of being sent, so room
+   * comes back unless streamed answers are being read slowly, which the
+   * caller controls (and may abort). A dial that fails fails the waiters.
    */
-  private submit (bytes: number, deadline: number, options: CallOptions, send: (writer: FrameWriter) => void, fail: (err: Error) => void): void {
+  private submit (bytes: number, options: CallOptions, send: (writer: FrameWriter) => void, fail: (err: Error) => void): void {
     if (this.closedWith != null) {
       fail(this.closedWith)
       return
@@ -317,7 +324,6 @@ export class PeerChannel {
 
     const signal = options.signal
     const cleanup = (): void => {
-      clearTimeout(timer)
       signal?.removeEventListener('abort', onAbort)
       const index = this.waiters.indexOf(waiter)
 
@@ -340,13 +346,6 @@ export class PeerChannel {
       waiter.fail(signal?.reason)
       this.wakeWaiters()
     }
-    const timer = setTimeout(() => {
-      waiter.fail(this.writer == null
-        ? new UnavailableError(`Could not reach peer ${this.peerString}${options.slot != null ? ` (owner of slot ${options.slot})` : ''}: no stream within ${this.init.limits.requestTimeout} ms`, { peer: this.peerString, slot: options.slot })
-        : new UnavailableError(`Peer ${this.peerString} did not answer within ${this.init.limits.requestTimeout} ms: the request waited for room among the ${this.outstanding} in flight${options.slot != null ? ` (request for slot ${options.slot})` : ''}`, { peer: this.peerString, slot: options.slot }))
-      this.wakeWaiters()
-    }, Math.max(0, deadline - Date.now()))
-
     signal?.addEventListener('abort', onAbort, { once: true })
     this.waiters.push(waiter)
 
