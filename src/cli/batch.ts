@@ -7,7 +7,7 @@
 import { PartialWriteError, UnavailableError } from '../errors.js'
 import { clientError } from './client.js'
 import { CliError, EXIT, messageOf } from './errors.js'
-import { keysWord, write } from './io.js'
+import { finishingOnInterrupt, keysWord, write } from './io.js'
 import { formatKey, parseLine } from './keys.js'
 import type { CliIO } from './io.js'
 import type { Key, Pair } from 'interface-datastore'
@@ -34,16 +34,29 @@ export interface BatchResult {
   skipped: number
   /** Why the store stopped, if it did */
   error?: CliError
+  /** Set when SIGINT or SIGTERM stopped the reading: the lines after `line` were not read */
+  interrupted?: { signal: 'SIGINT' | 'SIGTERM', line: number }
 }
 
 /**
  * Feed the input's items to `writeMany`, count the keys it yields, and, if it
  * fails, print `failed: KEY` on stderr for every key of the input it did not
  * yield (those in flight and those not read yet), and return the reason. Bad
- * lines are reported and skipped.
+ * lines are reported and skipped. On an interrupt (`io.interrupt`) it reads
+ * no further, lets the writes sent finish, and says up to which line.
  */
 export async function writeBatch<T> (io: CliIO, input: BatchInput<T>, keyOf: (item: T) => Key, writeMany: (items: AsyncIterable<T>) => AsyncIterable<Key>): Promise<BatchResult> {
+  return finishingOnInterrupt(async () => writeUntilInterrupted(io, input, keyOf, writeMany))
+}
+
+async function writeUntilInterrupted<T> (io: CliIO, input: BatchInput<T>, keyOf: (item: T) => Key, writeMany: (items: AsyncIterable<T>) => AsyncIterable<Key>): Promise<BatchResult> {
   const lines = toAsyncIterator(input.lines)
+  const interrupt = io.interrupt
+  const interrupted = interrupt == null
+    ? undefined
+    : new Promise<'interrupted'>(resolve => {
+      interrupt.addEventListener('abort', () => { resolve('interrupted') }, { once: true })
+    })
   // keys handed to the store and not yet confirmed, in input order, with how often
   const pending = new Map<string, number>()
   const result: BatchResult = { done: 0, failed: 0, skipped: 0 }
@@ -52,13 +65,25 @@ export async function writeBatch<T> (io: CliIO, input: BatchInput<T>, keyOf: (it
 
   const next = async (): Promise<T | undefined> => {
     for (;;) {
-      let line: IteratorResult<string>
+      let line: IteratorResult<string> | 'interrupted'
 
-      try {
-        line = await lines.next()
-      } catch (err) {
-        readFailed = true
-        throw err
+      if (interrupt?.aborted === true) {
+        line = 'interrupted'
+      } else {
+        try {
+          const read = lines.next()
+          // a read still waiting for input when the interrupt comes is dropped, and its failure with it
+          read.catch(() => {})
+          line = interrupted == null ? await read : await Promise.race([read, interrupted])
+        } catch (err) {
+          readFailed = true
+          throw err
+        }
+      }
+
+      if (line === 'interrupted') {
+        result.interrupted = { signal: interrupt?.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT', line: lineNumber }
+        return undefined
       }
 
       if (line.done === true) {
@@ -118,7 +143,7 @@ export async function writeBatch<T> (io: CliIO, input: BatchInput<T>, keyOf: (it
       }
     }
 
-    if (!readFailed) {
+    if (!readFailed && result.interrupted == null) {
       for (let item = await next(); item !== undefined; item = await next()) {
         await failed(keyOf(item).toString())
       }
@@ -126,18 +151,33 @@ export async function writeBatch<T> (io: CliIO, input: BatchInput<T>, keyOf: (it
 
     result.error = new CliError(`${result.failed} of ${keysWord(result.done + result.failed)} failed (each listed above as "failed: KEY"): ${reason(err)}`, EXIT.FAILED, { cause: err })
   } finally {
-    await lines.return?.()
+    if (result.interrupted == null) {
+      await lines.return?.()
+    } else {
+      // a read may still wait for input that never comes: the process exits without it
+      void lines.return?.()?.catch(() => {})
+    }
   }
 
   return result
 }
 
 /**
- * Print `<verb> N keys` and resolve to the exit code; a failure or skipped
- * lines are thrown as a CliError
+ * Print `<verb> N keys` (unless `verb` is undefined) and resolve to the exit
+ * code; a failure, an interrupt or skipped lines are thrown as a CliError
  */
-export async function reportBatch (io: CliIO, verb: string, result: BatchResult): Promise<number> {
-  await write(io.stdout, `${verb} ${keysWord(result.done)}\n`)
+export async function reportBatch (io: CliIO, verb: string | undefined, result: BatchResult): Promise<number> {
+  if (result.interrupted != null) {
+    // stdout takes no more output after a signal: the count goes with the message
+    const { signal, line } = result.interrupted
+    const done = `${verb ?? 'done'}: ${keysWord(result.done)}`
+    const failed = result.error != null ? `; ${result.error.message}` : ''
+    throw new CliError(`interrupted by ${signal} after line ${line} of the input, whose later lines were not read; ${done}${failed}`, EXIT[signal])
+  }
+
+  if (verb != null) {
+    await write(io.stdout, `${verb} ${keysWord(result.done)}\n`)
+  }
 
   if (result.error != null) {
     throw result.error

@@ -17,7 +17,7 @@ import { rm } from './commands/rm.js'
 import { serve } from './commands/serve.js'
 import { status } from './commands/status.js'
 import { CliError, EXIT, InterruptedError, UsageError, codeOf } from './errors.js'
-import { flush, processIO, stopWrites, write } from './io.js'
+import { finishesOnInterrupt, flush, processIO, stopWrites, write } from './io.js'
 import type { Command } from './args.js'
 import type { CliIO } from './io.js'
 
@@ -81,12 +81,14 @@ export async function run (argv: string[] = process.argv.slice(2)): Promise<void
   // write() notices the closed stream and the command stops
   process.stdout.on('error', () => {})
 
+  const interrupt = new AbortController()
+
   // serve shuts down on signals its own way
   if (argv[0] !== serve.name) {
-    stopOnSignals()
+    stopOnSignals(interrupt)
   }
 
-  const code = await main(argv)
+  const code = await main(argv, { ...processIO(), interrupt: interrupt.signal })
   process.exitCode = code
   await flush(process.stderr)
 
@@ -99,9 +101,11 @@ export async function run (argv: string[] = process.argv.slice(2)): Promise<void
  * On SIGINT or SIGTERM, a client command ends at a line boundary: no write
  * starts any more, the ones queued (whole lines) drain, and the process
  * exits with 130 or 143. Killed outright instead, the process would leave
- * half a line in a pipe. A second signal exits at once.
+ * half a line in a pipe. A many-key write instead finishes what it sent and
+ * says what it stored (see finishingOnInterrupt). A second signal exits at
+ * once.
  */
-function stopOnSignals (): void {
+function stopOnSignals (interrupt: AbortController): void {
   let stopping = false
   const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
     if (stopping) {
@@ -110,7 +114,11 @@ function stopOnSignals (): void {
 
     stopping = true
     stopWrites(process.stdout, signal)
-    void Promise.all([flush(process.stdout), flush(process.stderr)]).then(() => process.exit(EXIT[signal]))
+    interrupt.abort(signal)
+
+    if (!finishesOnInterrupt()) {
+      void Promise.all([flush(process.stdout), flush(process.stderr)]).then(() => process.exit(EXIT[signal]))
+    }
   }
 
   process.on('SIGINT', onSignal)

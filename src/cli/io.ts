@@ -21,6 +21,30 @@ export interface CliIO {
   env: Record<string, string | undefined>
   /** Directory relative paths on the command line are resolved from */
   cwd: string
+  /** Aborted, with the signal's name as its reason, when the process gets SIGINT or SIGTERM */
+  interrupt?: AbortSignal
+}
+
+/** How many command parts are running that wrap up by themselves on an interrupt */
+let finishing = 0
+
+/**
+ * Run `work`, which on an interrupt (`io.interrupt`) stops by itself and says
+ * what it did: meanwhile the signal does not end the process at once
+ */
+export async function finishingOnInterrupt<T> (work: () => Promise<T>): Promise<T> {
+  finishing++
+
+  try {
+    return await work()
+  } finally {
+    finishing--
+  }
+}
+
+/** Whether an interrupt now is left to the command (see finishingOnInterrupt) */
+export function finishesOnInterrupt (): boolean {
+  return finishing > 0
 }
 
 /**

@@ -203,6 +203,44 @@ describe('datastore-cluster command line: batches, odd keys, interrupted output,
     })
   })
 
+  it('SIGINT during put --batch lets the writes sent finish and says up to which line the input is stored', async () => {
+    const keys = Array.from({ length: 5000 }, (_, i) => `/int/key-${String(i).padStart(5, '0')}`)
+    const value = 'i'.repeat(1024)
+    const child = spawn(process.execPath, [cli.bin, 'put', '--config', client, '--batch'], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+    const closed = new Promise<number | null>((resolve) => { child.on('close', resolve) })
+
+    // more than a pipe holds: once it is all written, the command has read most of it; stdin stays open
+    await new Promise<void>((resolve, reject) => {
+      child.stdin.write(keys.map(key => `${key} ${value}`).join('\n') + '\n', err => {
+        if (err == null) {
+          resolve()
+        } else {
+          reject(err)
+        }
+      })
+    })
+    child.kill('SIGINT')
+    const code = await closed
+    child.stdin.destroy()
+
+    expect(code).toBe(130)
+    expect(stdout).toBe('')
+    const match = /^datastore-cluster: interrupted by SIGINT after line (\d+) of the input, whose later lines were not read; stored: (\d+) keys?\n$/.exec(stderr)
+    expect(match, stderr).not.toBeNull()
+    const line = Number(match?.[1])
+    expect(line).toBeGreaterThan(0)
+    expect(Number(match?.[2])).toBe(line)
+
+    // exact: the lines read are stored, the others are not
+    const got = await run(['get', '--batch'], keys.join('\n') + '\n')
+    expect(got.stdout).toBe(keys.slice(0, line).map(key => `${key} ${value}\n`).join(''))
+    expect(got.stderr).toBe(keys.slice(line).map(key => `not found: ${key}\n`).join(''))
+  })
+
   describe('with one node down', () => {
     const keys = Array.from({ length: 3000 }, (_, i) => `/down/key-${i}`)
     const ownerIndex = (key: string): number => table.ranges.findIndex(r => r.owners[0].equals(table.primary(keySlot(key))))

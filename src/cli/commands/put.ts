@@ -26,7 +26,8 @@ UTF-8 text) from --file FILE or stdin and store them all, grouped per node;
 prints the number stored. Empty lines are ignored; a line that is not
 "KEY VALUE" is reported and skipped (exit code 1). If a node fails, put stops:
 every key of the input that was not stored is printed on stderr as
-"failed: KEY", and the exit code is 1.`,
+"failed: KEY", and the exit code is 1. On SIGINT or SIGTERM it reads no
+further, finishes the writes sent, and says up to which line it stored.`,
   options: {
     config: CONFIG_OPTION,
     file: { type: 'string', short: 'f', arg: 'FILE', help: 'read the value (or, with --batch, the lines) from FILE; "-" is stdin' },

@@ -2,7 +2,7 @@ import { resolve } from 'node:path'
 import { CONFIG_OPTION, PROGRAM, TIMEOUT_OPTION, configPath, integerOption, stringOption } from '../args.js'
 import { withClient } from '../client.js'
 import { reportBatch, writeBatch } from '../batch.js'
-import { EXIT, UsageError } from '../errors.js'
+import { UsageError } from '../errors.js'
 import { readLines } from '../io.js'
 import { parseKey, parseKeyLine } from '../keys.js'
 import type { Command } from '../args.js'
@@ -69,13 +69,7 @@ async function runRm (args: Parameters<Command['run']>[0], io: CliIO): Promise<n
 
   return withClient(file, io, timeout, async ({ store }) => {
     const input = { lines: args.positionals, parse: (text: string, n: number) => parseKey(text, `KEY ${n}`) }
-    const result = await writeBatch(io, input, key => key, keys => store.deleteMany(keys))
-
     // quiet on success, as rm is; a failure names each key left
-    if (result.error != null) {
-      throw result.error
-    }
-
-    return EXIT.OK
+    return reportBatch(io, undefined, await writeBatch(io, input, key => key, keys => store.deleteMany(keys)))
   })
 }
