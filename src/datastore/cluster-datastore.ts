@@ -347,11 +347,6 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     assertValue(key, val, this.options.maxMessageSize)
     this.ready(options)
 
-    if (this.router.isReplicated(keySlot(key))) {
-      await this.coordinator.write(key, val, options)
-      return key
-    }
-
     await this.router.single(keySlot(key), 'write', () => key.toString(), {
       local: async (epoch) => this.owner.put(key, val, { signal: options?.signal, epoch }),
       request: {
@@ -359,7 +354,8 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
         key: key.uint8Array() as Uint8Array<ArrayBuffer>,
         value: val as Uint8Array<ArrayBuffer>
       },
-      decode: () => undefined
+      decode: () => undefined,
+      replicated: async () => this.coordinator.write(key, val, options)
     }, options)
 
     return key
@@ -369,14 +365,11 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     assertKey(key)
     this.ready(options)
 
-    if (this.router.isReplicated(keySlot(key))) {
-      return this.coordinator.get(key, options)
-    }
-
     return this.router.single(keySlot(key), 'read', () => key.toString(), {
       local: async (epoch) => this.owner.get(key, { signal: options?.signal, epoch }),
       request: { type: Request.Type.GET, key: key.uint8Array() as Uint8Array<ArrayBuffer> },
-      decode: (res) => res.value ?? EMPTY
+      decode: (res) => res.value ?? EMPTY,
+      replicated: async () => this.coordinator.get(key, options)
     }, options)
   }
 
@@ -384,14 +377,11 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     assertKey(key)
     this.ready(options)
 
-    if (this.router.isReplicated(keySlot(key))) {
-      return this.coordinator.has(key, options)
-    }
-
     return this.router.single(keySlot(key), 'read', () => key.toString(), {
       local: async (epoch) => this.owner.has(key, { signal: options?.signal, epoch }),
       request: { type: Request.Type.HAS, key: key.uint8Array() as Uint8Array<ArrayBuffer> },
-      decode: (res) => res.exists
+      decode: (res) => res.exists,
+      replicated: async () => this.coordinator.has(key, options)
     }, options)
   }
 
@@ -399,15 +389,11 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     assertKey(key)
     this.ready(options)
 
-    if (this.router.isReplicated(keySlot(key))) {
-      await this.coordinator.write(key, undefined, options)
-      return
-    }
-
     await this.router.single(keySlot(key), 'write', () => key.toString(), {
       local: async (epoch) => this.owner.delete(key, { signal: options?.signal, epoch }),
       request: { type: Request.Type.DELETE, key: key.uint8Array() as Uint8Array<ArrayBuffer> },
-      decode: () => undefined
+      decode: () => undefined,
+      replicated: async () => this.coordinator.write(key, undefined, options)
     }, options)
   }
 

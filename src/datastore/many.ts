@@ -69,28 +69,28 @@ export class ManyKeys {
       chunk.push(key)
 
       if (chunk.length >= GET_MANY_CHUNK) {
-        yield * this.fetchChunk(chunk, options)
+        yield * this.fetchChunk(chunk, options, 0)
         chunk = []
       }
     }
 
     if (chunk.length > 0) {
-      yield * this.fetchChunk(chunk, options)
+      yield * this.fetchChunk(chunk, options, 0)
     }
   }
 
   /** One chunk of a getMany: keys of replicated slots through the coordinator, the others as before */
-  private async * fetchChunk (keys: Key[], options: ConsistencyOptions): AsyncGenerator<Pair> {
+  private async * fetchChunk (keys: Key[], options: ConsistencyOptions, attempt: number): AsyncGenerator<Pair> {
     const router = this.components.router
 
     if (!router.hasReplicas()) {
-      yield * this.fetchInOrder(keys, options, 0)
+      yield * this.fetchInOrder(keys, options, attempt)
       return
     }
 
     const replicated = keys.map(key => router.isReplicated(keySlot(key)))
     const plainKeys = keys.filter((_, i) => !replicated[i])
-    const plain = plainKeys.length > 0 ? this.fetchInOrder(plainKeys, options, 0) : undefined
+    const plain = plainKeys.length > 0 ? this.fetchInOrder(plainKeys, options, attempt) : undefined
 
     try {
       const records = await this.components.coordinator.readMany(keys.filter((_, i) => replicated[i]), options)
@@ -264,7 +264,8 @@ export class ManyKeys {
       if (res.status === Response.Status.MOVED && index === 0) {
         await this.components.router.redirect(res, owner, attempt, `getMany keys for peer ${owner.toString()}`, options)
         // under this fan-out's signal, so leaving early aborts the retry's owners too
-        yield * this.fetchInOrder(keys, { ...options, signal }, attempt + 1)
+        // the table learnt may have made some of these slots replicated
+        yield * this.fetchChunk(keys, { ...options, signal }, attempt + 1)
         return
       }
 

@@ -202,6 +202,12 @@ export class QueryFanOut {
       }
 
       await this.components.router.redirect(moved.res, moved.peer, attempt, 'The query', options)
+
+      if (this.components.router.hasReplicas()) {
+        // the table learnt has replicated ranges: their owners answer with records
+        yield * this.replicated(prefix, shape, options)
+        return
+      }
     }
   }
 

@@ -51,6 +51,12 @@ export interface SingleOperation<T> {
   request: Partial<Request>
   /** The result from an OK answer */
   decode(res: Response): T
+  /**
+   * Run it on a replicated slot (the coordinator's way), when the slot is
+   * replicated under the table in force — also after a MOVED answer brought
+   * a table under which it became so
+   */
+  replicated(): Promise<T>
 }
 
 /**
@@ -112,6 +118,10 @@ export class Router {
     for (let attempt = 0; ; attempt++) {
       const ownership = this.components.ownership()
       const epoch = ownership.table.epoch
+
+      if (ownership.table.owners(slot).length > 1) {
+        return op.replicated()
+      }
 
       if (ownership.isPrimary(slot)) {
         return local(op.local(epoch), slot)

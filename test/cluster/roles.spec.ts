@@ -1,8 +1,8 @@
 /**
- * Until replication lands, a slot is served only by its primary. A table may
- * already list several owners: the caller routes to the first, and an owner
- * listed after it refuses with MOVED rather than acknowledge a write no read
- * would ever see.
+ * A range that lists several owners is replicated: callers write it to every
+ * owner with versioned records (REPLICA_*), and an owner refuses the plain,
+ * unversioned operations on it rather than acknowledge a write that would
+ * never reach the other owners.
  */
 import { lpStream } from '@libp2p/utils'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -11,6 +11,16 @@ import { Request, Response } from '../../src/pb/message.js'
 import { createCluster, keyOwnedBy, localKeys } from '../utils/cluster.js'
 import type { ClusterNode, TestCluster } from '../utils/cluster.js'
 import type { Key } from 'interface-datastore'
+
+async function all<T> (source: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = []
+
+  for await (const item of source) {
+    out.push(item)
+  }
+
+  return out
+}
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -38,24 +48,24 @@ describe('owner roles', () => {
   /** A key under `prefix` whose slot `node` is primary of in the first table */
   const keyOf = (node: ClusterNode, prefix: string): Key => keyOwnedBy(cluster.table, node, prefix)
 
-  it('a caller on an older table is redirected from a replica to the primary', async () => {
+  it('a caller on an older table learns from an owner\'s MOVED that the slot is replicated, and writes it to every owner', async () => {
     cluster = await createCluster({ nodes: 3, clients: 1 })
     const [a, b] = cluster.nodes
     const t2 = withPrimary(cluster.table, 2, b, a)
     a.store.updateSlotTable(t2)
     b.store.updateSlotTable(t2)
 
-    // the client (epoch 1) sends this key to b, a replica of its slot under epoch 2
+    // the client (epoch 1) sends this key to b, one of its slot's two owners under epoch 2
     const key = keyOf(b, '/roles/older')
     await cluster.clients[0].store.put(key, enc.encode('kept'))
 
     expect(cluster.clients[0].store.slots.epoch).toBe(2)
     expect(await localKeys(a.local)).toContain(key.toString())
-    expect(await localKeys(b.local)).not.toContain(key.toString())
+    expect(await localKeys(b.local)).toContain(key.toString())
     expect(dec.decode(await cluster.nodes[2].store.get(key))).toBe('kept')
   })
 
-  it('a replica refuses reads and writes with MOVED naming the primary, and stores nothing', async () => {
+  it('an owner of a replicated slot refuses plain reads and writes naming REPLICA_*, and stores nothing', async () => {
     cluster = await createCluster({ nodes: 3, clients: 1 })
     const [a, b] = cluster.nodes
     const t2 = withPrimary(cluster.table, 2, b, a)
@@ -74,19 +84,19 @@ describe('owner roles', () => {
     ] as Array<[number, Partial<Request>]>) {
       await lp.write(Request.encode({ id, epoch: 2, ...req }))
       const res = Response.decode(await lp.read())
-      expect(res.status, `request ${id}`).toBe(Response.Status.MOVED)
-      expect(res.message).toContain(a.libp2p.peerId.toString())
-      expect(res.message).toMatch(/replica/)
+      expect(res.status, `request ${id}`).toBe(Response.Status.BAD_REQUEST)
+      expect(res.message).toContain('REPLICA_WRITE')
     }
 
     expect(await localKeys(b.local)).toEqual([])
 
-    // through the API every node routes to the primary
+    // through the API every node writes it to both owners
     await cluster.clients[0].store.put(key, enc.encode('v'))
     expect(await localKeys(a.local)).toContain(key.toString())
-    expect(await localKeys(b.local)).toEqual([])
+    expect(await localKeys(b.local)).toContain(key.toString())
     // and a query counts the slot once, on its primary
     expect(await cluster.nodes[2].store.countKeys(a.libp2p.peerId)).toBe(1)
     expect(await cluster.nodes[2].store.countKeys(b.libp2p.peerId)).toBe(0)
+    expect((await all(cluster.nodes[2].store.queryKeys({ prefix: '/roles' }))).map(k => k.toString())).toEqual([key.toString()])
   })
 })
