@@ -1,7 +1,7 @@
 import { Key } from 'interface-datastore'
 import { SLOT_COUNT } from '../constants.js'
 import { HybridClock } from '../replication/clock.js'
-import { compareVersions, decodeStored, encodeStored } from '../replication/record.js'
+import { compareVersions, decodeStored, encodeStored, versionClock } from '../replication/record.js'
 import { badRequest } from '../rpc/request-error.js'
 import { keySlot } from '../slots/hash.js'
 import { SlotDigests } from './digests.js'
@@ -245,6 +245,10 @@ export class Owner {
 
       if (record.version.byteLength === 0 || record.version.byteLength > 255) {
         throw badRequest(`the record of ${new Key(record.key, false).toString()} has a version of ${record.version.byteLength} bytes; a version is 1 to 255 bytes`)
+      }
+
+      if (!this.clock.plausible(versionClock(record.version))) {
+        throw badRequest(`the record of ${new Key(record.key, false).toString()} has a version more than ${this.clock.maxAhead} ms ahead of this owner's wall clock: check the writer's clock`)
       }
     })
 

@@ -6,7 +6,18 @@ export interface HybridClockInit {
   self?: PeerId
   /** Wall clock in milliseconds, default `Date.now` */
   now?: () => number
+  /**
+   * How far ahead of this node's wall clock, in milliseconds, a clock or
+   * version it is sent may be and still count (default one day). Machines
+   * disagree by seconds; a clock days ahead is a misconfigured or hostile
+   * peer, and following it would pin every later version near the end of
+   * the clock's range.
+   */
+  maxAhead?: number
 }
+
+/** Default `maxAhead`: one day */
+export const DEFAULT_MAX_CLOCK_AHEAD = 24 * 60 * 60 * 1000
 
 const COUNTER_BITS = 16n
 const MAX_CLOCK = (1n << 64n) - 1n
@@ -23,11 +34,23 @@ export class HybridClock {
   private last: bigint
   private readonly wall: () => number
   private readonly writer?: Uint8Array
+  /** See `HybridClockInit.maxAhead` */
+  readonly maxAhead: number
 
   constructor (init: HybridClockInit = {}) {
     this.last = 0n
     this.wall = init.now ?? (() => Date.now())
     this.writer = init.self?.toMultihash().bytes
+    this.maxAhead = init.maxAhead ?? DEFAULT_MAX_CLOCK_AHEAD
+  }
+
+  /**
+   * Whether a clock value from elsewhere is at most `maxAhead` ms ahead of
+   * this node's wall clock: owners refuse versions that are not, and the
+   * clock does not follow them
+   */
+  plausible (value: bigint): boolean {
+    return value <= BigInt(Math.max(0, Math.floor(this.wall() + this.maxAhead))) << COUNTER_BITS
   }
 
   /** The last value issued or observed: what requests and answers carry in `clock` */
@@ -60,8 +83,8 @@ export class HybridClock {
 
   /**
    * Advance past a clock value from the wire, or past the clock of a version
-   * (its first 8 bytes). Nothing else changes: an absent or zero clock is
-   * ignored.
+   * (its first 8 bytes). An absent or zero clock, and one more than
+   * `maxAhead` ms ahead of the wall clock, are ignored.
    */
   observe (seen: bigint | Uint8Array | undefined | null): void {
     if (seen == null) {
@@ -70,8 +93,8 @@ export class HybridClock {
 
     const value = typeof seen === 'bigint' ? seen : versionClock(seen)
 
-    if (value > this.last) {
-      this.last = value > MAX_CLOCK ? MAX_CLOCK : value
+    if (value > this.last && this.plausible(value)) {
+      this.last = value
     }
   }
 }

@@ -48,6 +48,22 @@ describe('HybridClock', () => {
     expect(clock.now()).toBe(ahead + 1002n)
   })
 
+  it('does not follow a clock further ahead of its wall clock than maxAhead', () => {
+    const wall = 1_700_000_000_000
+    const clock = new HybridClock({ now: () => wall, maxAhead: 60_000 })
+    const near = BigInt(wall + 59_000) * MS
+    const far = BigInt(wall + 61_000) * MS
+
+    expect(clock.plausible(near)).toBe(true)
+    expect(clock.plausible(far)).toBe(false)
+    clock.observe(far)
+    clock.observe((1n << 64n) - 1n)
+    expect(clock.now()).toBe(BigInt(wall) * MS)
+    clock.observe(near)
+    expect(clock.now()).toBe(near + 1n)
+    expect(new HybridClock().maxAhead).toBe(24 * 60 * 60 * 1000)
+  })
+
   it('makes versions that name the writer and grow', async () => {
     const self = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
     const clock = new HybridClock({ self })

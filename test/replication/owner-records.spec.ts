@@ -93,6 +93,16 @@ describe('owner records', () => {
     expect(dec.decode((await owner.getRecord(key, opts))?.value)).toBe('new')
   })
 
+  it('refuses a version further ahead of its wall clock than the clock allows', async () => {
+    const { owner, child } = makeOwner()
+    const key = keyIn(true, '/future')
+    const future = makeVersion(BigInt(Date.now() + owner.clock.maxAhead + 60_000) << 16n, self.toMultihash().bytes)
+
+    await expect(owner.applyRecords([rec(key, future, 'x')], opts)).rejects.toThrow(/ahead of this owner's wall clock/)
+    expect(await child.has(key)).toBe(false)
+    expect(owner.clock.current).toBeLessThan(BigInt(Date.now() + 60_000) << 16n)
+  })
+
   it('counts only live keys of the slots it is primary of', async () => {
     const { owner } = makeOwner()
     await owner.put(keyIn(false, '/count/plain'), enc.encode('x'), opts)
