@@ -86,8 +86,8 @@ const ENTRY_GAP = 32
 const ENTRY_SPAN = 4096
 /** Keys per REPLICA_GET_MANY request (the owner's GET_MANY chunk) */
 const PULL_CHUNK = 1024
-/** Target size of one REPLICA_WRITE request */
-const PUSH_BYTES = 1024 * 1024
+/** Target size of one REPLICA_WRITE request: a repair shares the stream with the node's own requests, so it queues no large frame ahead of them */
+const PUSH_BYTES = 256 * 1024
 
 const EMPTY_DIGEST = new Uint8Array(8)
 
