@@ -4,7 +4,7 @@ import { wirePrefix } from '../owner/keys.js'
 import { Request, Response } from '../pb/message.js'
 import { EMPTY } from '../rpc/bytes.js'
 import { errorFromResponse } from '../rpc/errors.js'
-import { fromRefusal } from '../routing/router.js'
+import { MovedAnswer, fromRefusal } from '../routing/router.js'
 import { keySlot } from '../slots/hash.js'
 import type { DatastoreComponents } from './components.js'
 import type { ConsistencyOptions } from '../replication/consistency.js'
@@ -49,18 +49,6 @@ function tagSlot (prefix: string | undefined): number | undefined {
   }
 
   return prefix.indexOf('}', open + 1) > open + 1 ? keySlot(prefix) : undefined
-}
-
-/** A MOVED first answer, carried out of an owner's reader */
-class Moved extends Error {
-  readonly res: Response
-  readonly peer: PeerId
-
-  constructor (res: Response, peer: PeerId) {
-    super(res.message)
-    this.res = res
-    this.peer = peer
-  }
 }
 
 /**
@@ -138,7 +126,7 @@ export class QueryFanOut {
       const sources: Array<AsyncGenerator<T[]>> = asked.map(i => i === routes.selfIndex
         ? this.queryLocal(pushed, routes.epoch, shape, signal)
         : this.queryRemote(routes.peers[i], routes.epoch, pushed, shape, signal))
-      let moved: Moved | undefined
+      let moved: MovedAnswer | undefined
 
       try {
         // nothing is yielded until every owner has answered once, so a MOVED
@@ -147,7 +135,7 @@ export class QueryFanOut {
 
         for (const result of firsts) {
           if (result.status === 'rejected') {
-            if (result.reason instanceof Moved) {
+            if (result.reason instanceof MovedAnswer) {
               moved ??= result.reason
               continue
             }
@@ -282,7 +270,7 @@ export class QueryFanOut {
 
     for await (const res of frames) {
       if (res.status === Response.Status.MOVED && first) {
-        throw new Moved(res, peer)
+        throw new MovedAnswer(res, peer)
       }
 
       if (res.status !== Response.Status.OK) {

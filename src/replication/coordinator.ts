@@ -3,7 +3,7 @@ import { NotFoundError } from 'interface-store'
 import { UnavailableError } from '../errors.js'
 import { Request, Response } from '../pb/message.js'
 import { errorFromResponse } from '../rpc/errors.js'
-import { fromRefusal } from '../routing/router.js'
+import { MovedAnswer, fromRefusal } from '../routing/router.js'
 import { keySlot } from '../slots/hash.js'
 import { REQUEST_OVERHEAD } from '../validate.js'
 import { consistencyOf, required } from './consistency.js'
@@ -24,6 +24,8 @@ export type ReplicaRecord = VersionedRecord
 
 /** Bytes of a record on the wire besides its key and value: the version (HLC + peer ID) and field tags */
 const RECORD_OVERHEAD = 64
+
+const utf8 = new TextDecoder()
 
 /** Times a write is made again with a newer version after an owner held a newer one */
 const MAX_REFUSALS = 3
@@ -52,18 +54,6 @@ export interface CoordinatorInit {
   /** The store's consistency, for operations that name none */
   consistency: Consistency
   maxMessageSize: number
-}
-
-/** A MOVED answer from an owner: learn from it and start the operation again */
-class MovedAnswer extends Error {
-  readonly res: Response
-  readonly peer: PeerId
-
-  constructor (res: Response, peer: PeerId) {
-    super(res.message)
-    this.res = res
-    this.peer = peer
-  }
 }
 
 /** The outcome of writing records to the owners of one slot range */
@@ -382,7 +372,7 @@ export class Coordinator {
     await Promise.all(asked.map(async (peer) => {
       try {
         for await (const record of this.queryOwner(peer, prefix, keysOnly, epoch, options)) {
-          const id = new TextDecoder().decode(record.key)
+          const id = utf8.decode(record.key)
           const held = merged.get(id)
 
           if (held == null || compareVersions(record.version, held.version) > 0) {
@@ -597,10 +587,10 @@ export class Coordinator {
 
     for (const record of res.records) {
       this.init.clock.observe(record.version)
-      held.set(new TextDecoder().decode(record.key), record)
+      held.set(utf8.decode(record.key), record)
     }
 
-    return records.map(r => held.size === 0 ? undefined : held.get(new TextDecoder().decode(r.key)))
+    return records.map(r => held.size === 0 ? undefined : held.get(utf8.decode(r.key)))
   }
 
   /** The records of `keys` held by one owner, in order */

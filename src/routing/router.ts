@@ -197,6 +197,22 @@ export class Router {
 }
 
 /**
+ * A MOVED answer from an owner, carried out of a fan-out (a query's reader, a
+ * replicated operation's owners) so the operation can learn from it with
+ * `Router.redirect` and start again
+ */
+export class MovedAnswer extends Error {
+  readonly res: Response
+  readonly peer: PeerId
+
+  constructor (res: Response, peer: PeerId) {
+    super(res.message)
+    this.res = res
+    this.peer = peer
+  }
+}
+
+/**
  * The result of a call to this node's owner service. A refusal there means
  * this node routed with the table it refuses by, which only a bug can do; it
  * surfaces as the typed error a peer's refusal would.

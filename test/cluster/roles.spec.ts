@@ -12,7 +12,7 @@ import { createCluster, keyOwnedBy, localKeys } from '../utils/cluster.js'
 import type { ClusterNode, TestCluster } from '../utils/cluster.js'
 import type { Key } from 'interface-datastore'
 
-async function all<T> (source: AsyncIterable<T>): Promise<T[]> {
+async function all<T> (source: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
   const out: T[] = []
 
   for await (const item of source) {

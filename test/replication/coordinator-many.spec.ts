@@ -25,7 +25,7 @@ async function rejection (p: Promise<unknown>): Promise<any> {
   throw new Error('expected a rejection')
 }
 
-async function all<T> (source: AsyncIterable<T>): Promise<T[]> {
+async function all<T> (source: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
   const out: T[] = []
 
   for await (const item of source) {
