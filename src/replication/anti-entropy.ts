@@ -1,5 +1,6 @@
 import { equals } from 'uint8arrays/equals'
 import { Request, Response } from '../pb/message.js'
+import { ProtocolError } from '../errors.js'
 import { errorFromResponse } from '../rpc/errors.js'
 import { keySlot } from '../slots/hash.js'
 import { compareVersions, versionClock } from './record.js'
@@ -115,12 +116,16 @@ interface SlotDiff {
  *    peer's newer ones pulled with REPLICA_GET_MANY and applied through the
  *    owner service, which refuses anything older than what it holds.
  *
- * The bytes exchanged grow with the difference, not with the data.
+ * The bytes exchanged grow with the difference, not with the data, past a
+ * fixed 8 bytes per shared slot each way for the digests.
  *
- * Two records with one version and different values (a value damaged on one
- * owner) show as a slot whose digests differ while every (key, version)
- * agrees: the values of that slot are then compared, and the owner's rule for
- * equal versions decides (see `ReplicaStore.applyRecords`).
+ * A value damaged on one owner (same version, other bytes) shows because a
+ * digest covers the content too: a slot whose digests differ while every
+ * (key, version) agrees has its values compared, and the owners' rule for one
+ * version with two contents decides: the greater content (a tombstone above
+ * any value, then the value bytes) wins everywhere. All owners converge on one
+ * copy; it is the good one when the damage orders below it. There is no
+ * checksum in a record to tell a damaged copy from a good one, nor a vote.
  *
  * Tombstones: a tombstone older than `tombstoneGracePeriod` is deleted once
  * every other owner of its slot was seen, in the same round, to hold it at the
@@ -283,7 +288,7 @@ export class AntiEntropy {
       const count = end - start + 1
 
       if (theirs.byteLength !== count * 8) {
-        throw new Error(`peer answered ${theirs.byteLength} bytes of digests for ${count} slots`)
+        throw new ProtocolError(`Peer ${peer.toString()} answered ${theirs.byteLength} bytes of digests for ${count} slots`)
       }
 
       const mine = await this.init.replica.slotDigests(start, end, { signal })
@@ -332,7 +337,7 @@ export class AntiEntropy {
     for await (const res of this.callStreamed(peer, { type: Request.Type.SLOT_ENTRIES, epoch, slotStart: start, slotEnd: end }, signal)) {
       for (const entry of res.entries) {
         if (entry.key == null || entry.version == null) {
-          throw new Error(`peer sent an entry of slots ${start}..${end} without key or version`)
+          throw new ProtocolError(`Peer ${peer.toString()} sent an entry of slots ${start}..${end} without key or version`)
         }
 
         const slot = keySlot(entry.key)
@@ -408,11 +413,12 @@ export class AntiEntropy {
 
   /**
    * The peer's records of `keys` (held by both at one version) against this
-   * node's: keys whose values differ are added to `pull` when the peer's
-   * record should win, and returned when this node's should
+   * node's. Keys whose contents differ are both pushed and pulled: each owner
+   * keeps the copy its rule for one version with two contents prefers, so
+   * both end with the same one. Returns the keys to push; adds them to `pull`.
    */
   private async compareValues (peer: PeerId, keys: Uint8Array[], epoch: number, pull: Uint8Array[], signal: AbortSignal): Promise<Uint8Array[]> {
-    const push: Uint8Array[] = []
+    const differ: Uint8Array[] = []
 
     for (let i = 0; i < keys.length; i += PULL_CHUNK) {
       const chunk = keys.slice(i, i + PULL_CHUNK)
@@ -422,25 +428,14 @@ export class AntiEntropy {
       theirs.forEach((record, j) => {
         const own = mine[j]
 
-        if (record == null || own == null || sameContent(record, own)) {
-          return
-        }
-
-        const order = compareVersions(own.version, record.version)
-
-        if (order < 0) {
-          pull.push(chunk[j])
-        } else if (order > 0) {
-          push.push(chunk[j])
-        } else if (compareVersions(own.value ?? EMPTY_DIGEST, record.value ?? EMPTY_DIGEST) > 0) {
-          push.push(chunk[j])
-        } else {
-          pull.push(chunk[j])
+        if (record != null && own != null && !sameContent(record, own)) {
+          differ.push(chunk[j])
         }
       })
     }
 
-    return push
+    pull.push(...differ)
+    return differ
   }
 
   /** Write this node's records of `keys` to the peer; what it refuses as older is newer there: take it */
@@ -511,7 +506,7 @@ export class AntiEntropy {
         const asked = keys[records.length]
 
         if (entry.key != null && (asked == null || !equals(entry.key, asked))) {
-          throw new Error(`peer answered a record of another key than asked (${records.length}th of ${keys.length})`)
+          throw new ProtocolError(`Peer ${peer.toString()} answered a record of another key than asked (${records.length}th of ${keys.length})`)
         }
 
         if (entry.missing || entry.key == null || entry.version == null) {
@@ -529,7 +524,7 @@ export class AntiEntropy {
     }
 
     if (records.length !== keys.length) {
-      throw new Error(`peer answered ${records.length} records for ${keys.length} keys`)
+      throw new ProtocolError(`Peer ${peer.toString()} answered ${records.length} records for ${keys.length} keys`)
     }
 
     return records

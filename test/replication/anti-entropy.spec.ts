@@ -283,6 +283,30 @@ describe('anti-entropy', () => {
     }
   })
 
+  it('brings owners holding one version with two contents to one copy, whichever side repairs', async () => {
+    const [a, b, c] = await replicated()
+    const keys = [new Key('/twice/value'), new Key('/twice/tombstone')]
+
+    for (const key of keys) {
+      await a.store.put(key, Uint8Array.of(5, 5), { consistency: 'all' })
+    }
+
+    // c's copies order above the others' (greater bytes; a tombstone above any value)
+    const [value, tombstone] = await Promise.all(keys.map(async key => decodeStored(await a.local.get(key)).version))
+    await c.local.put(keys[0], encodeStored({ version: value, tombstone: false, value: Uint8Array.of(7, 7, 7) }))
+    await c.local.put(keys[1], encodeStored({ version: tombstone, tombstone: true }))
+    await restart(c)
+
+    // the others start the repair: they pull c's copies, c keeps them
+    await a.store.repair()
+    await b.store.repair()
+
+    const expected = await childRecords(c.local)
+    expect(decodeStored(await c.local.get(keys[1])).tombstone).toBe(true)
+    expect(await childRecords(a.local)).toEqual(expected)
+    expect(await childRecords(b.local)).toEqual(expected)
+  })
+
   it('exchanges a small fraction of the data when 10 of 10,000 keys differ', async () => {
     const [a, , c] = await replicated()
     const data = pairs('bulk', 10_000, 1024)
