@@ -69,14 +69,19 @@ export class ManyKeys {
       chunk.push(key)
 
       if (chunk.length >= GET_MANY_CHUNK) {
-        yield * this.fetchChunk(chunk, options, 0)
+        yield * this.fetch(chunk, options)
         chunk = []
       }
     }
 
     if (chunk.length > 0) {
-      yield * this.fetchChunk(chunk, options, 0)
+      yield * this.fetch(chunk, options)
     }
+  }
+
+  /** A chunk of a getMany, without a layer per item on tables with no replicated range */
+  private fetch (keys: Key[], options: ConsistencyOptions): AsyncGenerator<Pair> {
+    return this.components.router.hasReplicas() ? this.fetchChunk(keys, options, 0) : this.fetchInOrder(keys, options, 0)
   }
 
   /** One chunk of a getMany: keys of replicated slots through the coordinator, the others as before */

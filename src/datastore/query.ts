@@ -73,15 +73,9 @@ export class QueryFanOut {
    * One generator from the owners' frames to the caller: every extra layer
    * would cost a promise per item.
    */
-  async * run<T> (prefix: string | undefined, shape: QueryShape<T>, options: ConsistencyOptions): AsyncGenerator<T> {
-    this.components.assertStarted()
-
-    if (this.components.router.hasReplicas()) {
-      yield * this.replicated(prefix, shape, options)
-      return
-    }
-
-    yield * this.plain(prefix, shape, options)
+  run<T> (prefix: string | undefined, shape: QueryShape<T>, options: ConsistencyOptions): AsyncGenerator<T> {
+    // the generator itself, not one wrapping it: a layer costs a promise per item
+    return this.components.router.hasReplicas() ? this.replicated(prefix, shape, options) : this.plain(prefix, shape, options)
   }
 
   /**
@@ -91,6 +85,7 @@ export class QueryFanOut {
    * owners as `plain` gives them
    */
   private async * replicated<T> (prefix: string | undefined, shape: QueryShape<T>, options: ConsistencyOptions): AsyncGenerator<T> {
+    this.components.assertStarted()
     const router = this.components.router
 
     for await (const record of this.components.coordinator.query(wirePrefix(prefix), shape.keysOnly, options)) {
@@ -112,6 +107,7 @@ export class QueryFanOut {
   }
 
   private async * plain<T> (prefix: string | undefined, shape: QueryShape<T>, options: AbortOptions): AsyncGenerator<T> {
+    this.components.assertStarted()
     const pushed = wirePrefix(prefix)
 
     for (let attempt = 0; ; attempt++) {

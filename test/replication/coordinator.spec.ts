@@ -12,7 +12,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { ClusterBlockstore } from '../../src/index.js'
-import { decodeStored, encodeStored } from '../../src/replication/record.js'
+import { decodeStored, encodeStored, makeVersion } from '../../src/replication/record.js'
 import { createCluster } from '../utils/cluster.js'
 import type { TestCluster } from '../utils/cluster.js'
 
@@ -109,10 +109,10 @@ describe('coordinator: N=3, single-key operations', () => {
     const store = cluster.nodes[0].store
     // written by another node: a newer version from this node's own clock would be one of its own later writes
     await cluster.nodes[1].store.put(key, enc.encode('first'), { consistency: 'all' })
-    // owners 1 and 2 hold a version far in the future (a writer with a fast wall clock)
-    const future = new Uint8Array(await cluster.nodes[1].local.get(key))
-    future[4] = 0xff
-    future[5] = 0xff
+    // owners 1 and 2 hold a version a minute ahead (a writer with a fast wall clock)
+    const held = decodeStored(await cluster.nodes[1].local.get(key))
+    const ahead = makeVersion(BigInt(Date.now() + 60_000) << 16n, held.version.subarray(8))
+    const future = encodeStored({ version: ahead, tombstone: false, value: held.value })
     await cluster.nodes[1].local.put(key, future)
     await cluster.nodes[2].local.put(key, future)
 
