@@ -8,10 +8,18 @@ import { execFileSync } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { noise } from '@libp2p/noise'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { MemoryDatastore } from 'datastore-core'
+import { Key } from 'interface-datastore'
+import { createLibp2p } from 'libp2p'
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
-import { keySlot, SlotTable } from '../../src/index.js'
-import { BUILD_TIMEOUT, buildCli, freeBasePort, runCli, startServe } from './utils/cli.js'
+import { loadConfig } from '../../src/cli/config.js'
+import { ClusterDatastore, keySlot, SlotTable } from '../../src/index.js'
+import { BUILD_TIMEOUT, buildCli, freeBasePort, oneOwnerPerRange, runCli, startServe } from './utils/cli.js'
 import type { BuiltCli, CliResult, ServeProcess } from './utils/cli.js'
+import type { Libp2p } from '@libp2p/interface'
 
 /**
  * Mount a small tmpfs at `dir`; false when this process may not mount
@@ -50,7 +58,8 @@ describe('datastore-cluster status: a node whose store fails writes', () => {
     await mkdir(disk)
     mounted = mountTmpfs(disk, '4m')
     client = join(dir, 'client.json')
-    expect((await runCli(cli.bin, ['init', '--nodes', '2', '--base-port', `${basePort}`, dir])).code).toBe(0)
+    // one owner per range: node 2's keys live on node 2 alone, so a write it fails is not written elsewhere
+    expect((await runCli(cli.bin, ['init', '--nodes', '2', '--base-port', `${basePort}`, ...await oneOwnerPerRange(cli.bin), dir])).code).toBe(0)
     table = SlotTable.fromJSON(JSON.parse(await readFile(client, 'utf8')).slots)
 
     nodes[0] = await startServe(cli.bin, join(dir, 'node-1.json'))
@@ -117,4 +126,31 @@ describe('datastore-cluster status: a node whose store fails writes', () => {
     expect(nodes[1]?.child.exitCode).toBeNull()
     expect(nodes[1]?.pid).toBe(pid)
   })
+})
+
+describe('datastore-cluster status: a node run from code, without serve', () => {
+  it('is up from its key count, with a note that it did not report its store\'s health', async () => {
+    const [cli, dir, port] = await Promise.all([buildCli(), mkdtemp(join(tmpdir(), 'datastore-cluster-status-lib-')), freeBasePort(1)])
+    let libp2p: Libp2p | undefined
+    let store: ClusterDatastore | undefined
+
+    try {
+      expect((await runCli(cli.bin, ['init', '--nodes', '1', '--base-port', `${port}`, dir])).code).toBe(0)
+      const config = await loadConfig(join(dir, 'node-1.json'), 'node')
+      libp2p = await createLibp2p({ privateKey: config.privateKey, addresses: { listen: config.listen }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
+      store = new ClusterDatastore(libp2p, new MemoryDatastore(), config.slots, { clients: config.clients })
+      await store.start()
+      await store.put(new Key('/from-code'), Uint8Array.of(1))
+
+      const res = await runCli(cli.bin, ['status', '--config', join(dir, 'client.json'), '--json', '--timeout', '15000'])
+      expect(res).toMatchObject({ code: 0, stderr: '' })
+      const node = JSON.parse(res.stdout).nodes[0]
+      expect(node).toMatchObject({ state: 'up', keys: 1 })
+      expect(node.error).toMatch(/^did not report its store's health: /)
+    } finally {
+      await store?.stop()
+      await libp2p?.stop()
+      await rm(dir, { recursive: true, force: true })
+    }
+  }, BUILD_TIMEOUT)
 })

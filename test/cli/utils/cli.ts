@@ -159,6 +159,16 @@ async function removeStaleBuilds (current: string): Promise<void> {
 }
 
 /**
+ * The `init` arguments for one owner per slot range, for tests whose point
+ * is what a single owner's failure does. Empty when this build's `init`
+ * has no `--replicas` (one owner is then all it makes).
+ */
+export async function oneOwnerPerRange (bin: string): Promise<string[]> {
+  const help = await runCli(bin, ['init', '--help'])
+  return help.stdout.includes('--replicas') ? ['--replicas', '1'] : []
+}
+
+/**
  * Options of one command run
  */
 export interface RunOptions {
