@@ -40,14 +40,19 @@ export class SlotDigests {
     this.digests.fill(0n)
   }
 
-  /** 8 bytes big-endian per slot of `start`..`end`, 0 where `held(slot)` is false */
-  encode (start: number, end: number, held: (slot: number) => boolean): Uint8Array {
-    const out = new Uint8Array((end - start + 1) * 8)
+  /**
+   * 8 bytes big-endian per slot of `start`..`end`, 0 where `held(slot)` is
+   * false; with `group` > 0, per run of 2^group slots from `start` (the last
+   * may be shorter), the XOR of its slots' digests
+   */
+  encode (start: number, end: number, held: (slot: number) => boolean, group = 0): Uint8Array {
+    const out = new Uint8Array((((end - start) >> group) + 1) * 8)
     const view = new DataView(out.buffer)
 
     for (let slot = start; slot <= end; slot++) {
       if (held(slot)) {
-        view.setBigUint64((slot - start) * 8, this.digests[slot])
+        const at = ((slot - start) >> group) * 8
+        view.setBigUint64(at, view.getBigUint64(at) ^ this.digests[slot])
       }
     }
 

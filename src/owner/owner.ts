@@ -55,6 +55,8 @@ export interface OwnerOptions extends AbortOptions {
 }
 
 const NO_VALUE = new Uint8Array(0)
+/** The largest DIGESTS group: 2^14 slots, the whole table */
+const MAX_SLOT_GROUP = 14
 
 /**
  * The owner's side of every operation, and the only code that touches the
@@ -274,14 +276,22 @@ export class Owner {
   /**
    * The digests of slots `start`..`end`, 8 bytes big-endian each (see
    * `SlotDigests`): 0 for a slot this node holds no records of, or does not
-   * own as a replicated slot. The caller must be on this node's table.
+   * own as a replicated slot. With `group` > 0, one digest per run of
+   * 2^group slots (their XOR), so a caller compares groups first and asks
+   * for the slots of the groups that differ. The caller must be on this
+   * node's table.
    */
-  async slotDigests (start: number, end: number, options: OwnerOptions): Promise<Uint8Array> {
+  async slotDigests (start: number, end: number, options: OwnerOptions, group = 0): Promise<Uint8Array> {
     checkSlotRange(start, end)
+
+    if (!Number.isInteger(group) || group < 0 || group > MAX_SLOT_GROUP) {
+      throw badRequest(`a slot group is 2^0 to 2^${MAX_SLOT_GROUP} slots, got 2^${group}`)
+    }
+
     const ownership = this.sameTable(options.epoch)
     await this.digestsReady(options)
 
-    return this.digests.encode(start, end, slot => this.holdsRecords(ownership, slot))
+    return this.digests.encode(start, end, slot => this.holdsRecords(ownership, slot), group)
   }
 
   /**

@@ -19,6 +19,7 @@ export interface Request {
   clock: bigint
   slotStart: number
   slotEnd: number
+  slotGroup: number
 }
 
 export namespace Request {
@@ -160,6 +161,11 @@ export namespace Request {
           w.uint32(obj.slotEnd)
         }
 
+        if ((obj.slotGroup != null && obj.slotGroup !== 0)) {
+          w.uint32(128)
+          w.uint32(obj.slotGroup)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -176,7 +182,8 @@ export namespace Request {
           records: [],
           clock: 0n,
           slotStart: 0,
-          slotEnd: 0
+          slotEnd: 0,
+          slotGroup: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -261,6 +268,10 @@ export namespace Request {
             }
             case 15: {
               obj.slotEnd = reader.uint32()
+              break
+            }
+            case 16: {
+              obj.slotGroup = reader.uint32()
               break
             }
             default: {
@@ -415,6 +426,13 @@ export namespace Request {
             case 15: {
               yield {
                 field: `${prefix}.slotEnd`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 16: {
+              yield {
+                field: `${prefix}.slotGroup`,
                 value: reader.uint32()
               }
               break
@@ -581,6 +599,11 @@ export namespace Request {
     value: number
   }
 
+  export interface RequestSlotGroupFieldEvent {
+    field: '$.slotGroup'
+    value: number
+  }
+
   export function encode (obj: Partial<Request>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Request.codec())
   }
@@ -589,7 +612,7 @@ export namespace Request {
     return decodeMessage(buf, Request.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Generator<RequestIdFieldEvent | RequestTypeFieldEvent | RequestEpochFieldEvent | RequestKeyFieldEvent | RequestValueFieldEvent | RequestPutsKeyFieldEvent | RequestPutsValueFieldEvent | RequestPutsMissingFieldEvent | RequestPutsVersionFieldEvent | RequestPutsTombstoneFieldEvent | RequestKeysFieldEvent | RequestPrefixFieldEvent | RequestKeysOnlyFieldEvent | RequestCreditFieldEvent | RequestTableEpochFieldEvent | RequestTableRangesStartFieldEvent | RequestTableRangesEndFieldEvent | RequestTableRangesOwnersFieldEvent | RequestTablePeersIdFieldEvent | RequestTablePeersAddrsFieldEvent | RequestRecordsKeyFieldEvent | RequestRecordsValueFieldEvent | RequestRecordsVersionFieldEvent | RequestRecordsTombstoneFieldEvent | RequestClockFieldEvent | RequestSlotStartFieldEvent | RequestSlotEndFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Generator<RequestIdFieldEvent | RequestTypeFieldEvent | RequestEpochFieldEvent | RequestKeyFieldEvent | RequestValueFieldEvent | RequestPutsKeyFieldEvent | RequestPutsValueFieldEvent | RequestPutsMissingFieldEvent | RequestPutsVersionFieldEvent | RequestPutsTombstoneFieldEvent | RequestKeysFieldEvent | RequestPrefixFieldEvent | RequestKeysOnlyFieldEvent | RequestCreditFieldEvent | RequestTableEpochFieldEvent | RequestTableRangesStartFieldEvent | RequestTableRangesEndFieldEvent | RequestTableRangesOwnersFieldEvent | RequestTablePeersIdFieldEvent | RequestTablePeersAddrsFieldEvent | RequestRecordsKeyFieldEvent | RequestRecordsValueFieldEvent | RequestRecordsVersionFieldEvent | RequestRecordsTombstoneFieldEvent | RequestClockFieldEvent | RequestSlotStartFieldEvent | RequestSlotEndFieldEvent | RequestSlotGroupFieldEvent> {
     return streamMessage(buf, Request.codec(), opts)
   }
 }

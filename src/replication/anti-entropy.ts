@@ -75,8 +75,10 @@ export interface AntiEntropyStats {
   lastRoundEnd: number
 }
 
-/** Slots per DIGESTS request: 32 KiB of digests */
-const DIGEST_SPAN = 4096
+/** Slots per DIGESTS request: the whole table fits one (128 KiB per slot, 2 KiB in groups) */
+const DIGEST_SPAN = 16384
+/** Slots compared as one digest first: 2^6 = 64 */
+const DIGEST_GROUP = 6
 /**
  * Differing slots closer than this share one SLOT_ENTRIES request: each
  * request costs the owner a scan of its store, each agreeing slot in between
@@ -108,16 +110,17 @@ interface SlotDiff {
  * (and when the failure detector sees a peer come back), for each peer that
  * shares replicated slots with this node:
  *
- * 1. DIGESTS for the shared slots, compared with this node's: 8 bytes a slot,
- *    so agreeing slots cost nothing more;
+ * 1. DIGESTS for the shared slots, compared with this node's: first one
+ *    digest per group of 64 slots (2 KiB for the whole table), then one per
+ *    slot for the groups that differ (512 bytes a group);
  * 2. for each differing slot, SLOT_ENTRIES (keys and versions, no values),
  *    diffed by (key, version);
  * 3. this node's newer or missing records pushed with REPLICA_WRITE, the
  *    peer's newer ones pulled with REPLICA_GET_MANY and applied through the
  *    owner service, which refuses anything older than what it holds.
  *
- * The bytes exchanged grow with the difference, not with the data, past a
- * fixed 8 bytes per shared slot each way for the digests.
+ * The bytes exchanged grow with the difference, not with the data: a round
+ * that finds nothing costs 2 KiB of digests per peer.
  *
  * A value damaged on one owner (same version, other bytes) shows because a
  * digest covers the content too: a slot whose digests differ while every
@@ -282,25 +285,34 @@ export class AntiEntropy {
     const cutoff = started - this.init.tombstoneGracePeriod
     const differing: number[] = []
 
-    for (const [start, end] of spans(slots, DIGEST_SPAN)) {
-      const res = await this.call(peer, { type: Request.Type.DIGESTS, epoch, slotStart: start, slotEnd: end }, signal)
-      const theirs = res.digests ?? new Uint8Array(0)
-      const count = end - start + 1
+    // groups of slots first: agreeing groups cost 8 bytes, differing ones are asked again slot by slot
+    const suspects: number[] = []
 
-      if (theirs.byteLength !== count * 8) {
-        throw new ProtocolError(`Peer ${peer.toString()} answered ${theirs.byteLength} bytes of digests for ${count} slots`)
+    for (const [start, end] of spans(slots, DIGEST_SPAN)) {
+      const mine = await this.init.replica.slotDigests(start, end, { signal })
+      const theirs = await this.digests(peer, epoch, start, end, DIGEST_GROUP, signal)
+      this.counters.slotsCompared += end - start + 1
+
+      if (theirs.byteLength === mine.byteLength) {
+        // a peer that ignores the grouping answers per slot
+        this.compareSlots(mine, theirs, start, end, peer, purge, differing)
+        continue
       }
 
-      const mine = await this.init.replica.slotDigests(start, end, { signal })
-      this.counters.slotsCompared += count
+      const grouped = groupDigests(mine, DIGEST_GROUP)
 
-      for (let i = 0; i < count; i++) {
-        if (equalAt(mine, theirs, i * 8)) {
-          agreed(purge, start + i, peer)
+      for (let slot = start; slot <= end; slot++) {
+        if (equalAt(grouped, theirs, ((slot - start) >> DIGEST_GROUP) * 8)) {
+          agreed(purge, slot, peer)
         } else {
-          differing.push(start + i)
+          suspects.push(slot)
         }
       }
+    }
+
+    for (const [start, end] of spans(suspects, DIGEST_SPAN)) {
+      const mine = await this.init.replica.slotDigests(start, end, { signal })
+      this.compareSlots(mine, await this.digests(peer, epoch, start, end, 0, signal), start, end, peer, purge, differing)
     }
 
     this.counters.slotsDiffering += differing.length
@@ -321,6 +333,29 @@ export class AntiEntropy {
         tombstonesHeld(purge, diff, peer, cutoff)
       }
     }
+  }
+
+  /** Per-slot digests of `start`..`end` compared: agreeing slots noted for the purge, the others added to `differing` */
+  private compareSlots (mine: Uint8Array, theirs: Uint8Array, start: number, end: number, peer: PeerId, purge: Map<number, PurgeState>, differing: number[]): void {
+    for (let slot = start; slot <= end; slot++) {
+      if (equalAt(mine, theirs, (slot - start) * 8)) {
+        agreed(purge, slot, peer)
+      } else {
+        differing.push(slot)
+      }
+    }
+  }
+
+  /** The peer's digests of `start`..`end`, per slot or per group of 2^group slots */
+  private async digests (peer: PeerId, epoch: number, start: number, end: number, group: number, signal: AbortSignal): Promise<Uint8Array> {
+    const res = await this.call(peer, { type: Request.Type.DIGESTS, epoch, slotStart: start, slotEnd: end, slotGroup: group }, signal)
+    const digests = res.digests ?? new Uint8Array(0)
+
+    if (digests.byteLength !== (((end - start) >> group) + 1) * 8 && digests.byteLength !== (end - start + 1) * 8) {
+      throw new ProtocolError(`Peer ${peer.toString()} answered ${digests.byteLength} bytes of digests for slots ${start}..${end}`)
+    }
+
+    return digests
   }
 
   /**
@@ -720,6 +755,18 @@ export function runs (slots: readonly number[], gap: number, span: number): numb
 /** Milliseconds of a version's hybrid logical clock */
 function versionTime (version: Uint8Array): number {
   return Number(versionClock(version) >> 16n)
+}
+
+/** Per-slot digests XORed per run of 2^group slots, as an owner answers a grouped DIGESTS */
+function groupDigests (perSlot: Uint8Array, group: number): Uint8Array {
+  const slots = perSlot.byteLength / 8
+  const out = new Uint8Array((((slots - 1) >> group) + 1) * 8)
+
+  for (let i = 0; i < perSlot.byteLength; i++) {
+    out[((i >> 3) >> group) * 8 + (i & 7)] ^= perSlot[i]
+  }
+
+  return out
 }
 
 function equalAt (a: Uint8Array, b: Uint8Array, offset: number): boolean {

@@ -4,13 +4,13 @@ import { observeCaller } from './context.js'
 import type { HandlerContext } from '../server.js'
 
 /**
- * The digests of slots `slot_start`..`slot_end`, 8 bytes each, for
- * anti-entropy between owners: members only
+ * The digests of slots `slot_start`..`slot_end`, 8 bytes each (or per
+ * group of 2^slot_group slots), for anti-entropy between owners: members only
  */
 export async function handleDigests (ctx: HandlerContext): Promise<Partial<Response>> {
   memberOnly(ctx)
   observeCaller(ctx)
-  const digests = await ctx.owner.slotDigests(ctx.req.slotStart, ctx.req.slotEnd, { signal: ctx.signal, epoch: ctx.req.epoch })
+  const digests = await ctx.owner.slotDigests(ctx.req.slotStart, ctx.req.slotEnd, { signal: ctx.signal, epoch: ctx.req.epoch }, ctx.req.slotGroup)
 
   return { digests: digests as Uint8Array<ArrayBuffer>, clock: ctx.owner.clock.current }
 }
