@@ -455,15 +455,18 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
    * `PartialWriteError` lists the keys that were not (`failed`).
    */
   override putMany (source: Iterable<Pair> | AsyncIterable<Pair>, options: AbortOptions = {}): AsyncGenerator<Key> {
+    this.checkConsistency(options)
     return this.many.putMany(source, options)
   }
 
   override getMany (source: Iterable<Key> | AsyncIterable<Key>, options: AbortOptions = {}): AsyncGenerator<Pair> {
+    this.checkConsistency(options)
     return this.many.getMany(source, options)
   }
 
   /** Deletes the keys, with the ordering and partial-failure rules of `putMany` */
   override deleteMany (source: Iterable<Key> | AsyncIterable<Key>, options: AbortOptions = {}): AsyncGenerator<Key> {
+    this.checkConsistency(options)
     return this.many.deleteMany(source, options)
   }
 
@@ -533,18 +536,24 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
 
   /** @internal BaseDatastore applies filters, orders, offset and limit on top */
   override _all (q: Query, options?: AbortOptions): AsyncGenerator<Pair> {
+    this.checkConsistency(options)
     return this.fanOut.run(q.prefix, PAIRS, options ?? {})
   }
 
   /** @internal */
   override _allKeys (q: KeyQuery, options?: AbortOptions): AsyncGenerator<Key> {
+    this.checkConsistency(options)
     return this.fanOut.run(q.prefix, KEYS, options ?? {})
   }
 
   private ready (options?: ConsistencyOptions): void {
     this.assertStarted()
     options?.signal?.throwIfAborted()
+    this.checkConsistency(options)
+  }
 
+  /** An invalid `options.consistency` is refused on every table, replicated or not */
+  private checkConsistency (options?: ConsistencyOptions): void {
     if (options?.consistency != null) {
       this.coordinator.level(options)
     }

@@ -132,6 +132,8 @@ describe('coordinator: N=3, single-key operations', () => {
     const key = new Key('/rep/g')
     expect((await rejection(cluster.nodes[0].store.put(key, enc.encode('v'), { consistency: 'most' as any }))).name).to.equal('InvalidParametersError')
     expect((await rejection(cluster.nodes[0].store.get(key, { consistency: 2 as any }))).name).to.equal('InvalidParametersError')
+    expect(() => cluster.nodes[0].store.putMany([], { consistency: 'any' } as any)).to.throw().with.property('name', 'InvalidParametersError')
+    expect(() => cluster.nodes[0].store.queryKeys({}, { consistency: 'any' } as any).next()).to.throw().with.property('name', 'InvalidParametersError')
     expect(() => new ClusterDatastore(cluster.nodes[0].libp2p, new MemoryDatastore(), cluster.table, { consistency: 'some' as any })).to.throw().with.property('name', 'InvalidParametersError')
   })
 
