@@ -35,6 +35,15 @@
  * await store.start()
  * await store.put(new Key('/hello'), new TextEncoder().encode('world'))
  * ```
+ *
+ * @example Replicated: every range owned by 3 peers, quorum reads and writes
+ * ```ts
+ * const slots = SlotTable.even(peers, { replicas: 3 })
+ * const store = new ClusterDatastore(libp2p, new MemoryDatastore(), slots, { consistency: 'quorum' })
+ * await store.start()
+ * await store.put(key, value, { consistency: 'all' })  // this write waits for every owner
+ * store.status().peers                                 // [{ peer, state: 'up', hints: 0, lag: 12 }, …]
+ * ```
  */
 
 import type { Consistency } from './replication/consistency.js'
