@@ -27,6 +27,9 @@ const RECORD_OVERHEAD = 64
 
 const utf8 = new TextDecoder()
 
+/** Errors that say an owner will not take the request, as opposed to could not be reached */
+const REFUSALS = new Set(['UnauthorizedError', 'TooLargeError', 'BadRequestError', 'MovedError', 'InvalidParametersError'])
+
 /** Times a write is made again with a newer version after an owner held a newer one */
 const MAX_REFUSALS = 3
 
@@ -288,7 +291,7 @@ export class Coordinator {
           await this.send(peer, records, epoch, slot, options)
         } catch (err: any) {
           this.init.log('read repair of %d records on %p failed, hinted - %e', records.length, peer, err)
-          await this.hint(peer, records)
+          await this.hint(peer, records, err)
         }
       }))
     }))
@@ -529,10 +532,12 @@ export class Coordinator {
           failures.set(peer.toString(), err)
 
           if (decision == null) {
-            failedEarly.push(peer)
+            if (!REFUSALS.has(err.name)) {
+              failedEarly.push(peer)
+            }
           } else {
             // acknowledged writes this owner missed reach it later, as hints
-            void this.hint(peer, records.filter((_, i) => decision?.[i] === true))
+            void this.hint(peer, records.filter((_, i) => decision?.[i] === true), err)
           }
         }).finally(() => {
           pending--
@@ -554,8 +559,9 @@ export class Coordinator {
     return writer.byteLength === me.byteLength && writer.every((b, i) => b === me[i])
   }
 
-  private async hint (peer: PeerId, records: ReplicaRecord[]): Promise<void> {
-    if (records.length === 0) {
+  private async hint (peer: PeerId, records: ReplicaRecord[], cause?: Error): Promise<void> {
+    // an owner that refused the write itself would refuse its hint too
+    if (records.length === 0 || (cause != null && REFUSALS.has(cause.name))) {
       return
     }
 
@@ -728,8 +734,12 @@ export class Coordinator {
   }
 
   private unavailable (owners: readonly PeerId[], needed: number, level: Consistency, failures: Map<string, Error>, slot: number, refused: boolean): Error {
-    if (failures.size === 1 && owners.length === 1) {
-      return failures.values().next().value as Error
+    const errors = [...failures.values()]
+
+    // every owner refused alike (a read-only client writing, a value too
+    // large): that refusal is the answer, not the owners' availability
+    if (errors.length > 0 && errors.every(e => REFUSALS.has(e.name) && e.name === errors[0].name)) {
+      return errors[0]
     }
 
     const why = [...failures].map(([peer, err]) => `${peer}: ${err.message}`).join('; ')

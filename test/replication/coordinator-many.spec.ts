@@ -127,4 +127,32 @@ describe('coordinator: N=3, many keys and failures', () => {
     expect(restarted.status().peers.find(p => p.peer === downId)?.hints).to.equal(10)
     await restarted.stop()
   })
+
+  it('a read-only client reads (and read-repairs nothing it may not write) but its writes are refused with UnauthorizedError', async () => {
+    const reader = await createCluster({ nodes: 3, clients: 1, replicas: 3, options: { clients: [] } })
+
+    try {
+      // the data nodes allow the client read-only
+      const clientId = reader.clients[0].libp2p.peerId
+      const readOnly = reader.nodes.map(n => new ClusterDatastore(n.libp2p, n.local, reader.table, { clients: [{ peerId: clientId, readOnly: true }] }))
+
+      for (const [i, n] of reader.nodes.entries()) {
+        await n.store.stop()
+        n.store = readOnly[i]
+        await n.store.start()
+      }
+
+      const key = new Key('/ro/a')
+      await reader.nodes[0].store.put(key, enc.encode('v'), { consistency: 'all' })
+      // one owner lacks it: a read from the client would repair it, but may not write
+      await reader.nodes[2].local.delete(key)
+
+      const client = reader.clients[0].store
+      expect(dec.decode(await client.get(key))).to.equal('v')
+      expect((await rejection(client.put(new Key('/ro/b'), enc.encode('x')))).name).to.equal('UnauthorizedError')
+      expect(client.status().peers.every(p => p.hints === 0)).to.equal(true)
+    } finally {
+      await reader.stop()
+    }
+  })
 })
