@@ -31,9 +31,9 @@ let table: SlotTable
 
 let options: ClusterDatastoreOptions = OPTIONS
 
-async function replicated (count = 3, extra: ClusterDatastoreOptions = {}): Promise<Node[]> {
+async function replicated (count = 3, extra: ClusterDatastoreOptions = {}, replicas = count): Promise<Node[]> {
   const peers = await Promise.all(Array.from({ length: count }, async () => createNode()))
-  table = SlotTable.even(peers.map(p => ({ id: p.peerId, addrs: p.getMultiaddrs() })), { epoch: 1, replicas: count })
+  table = SlotTable.even(peers.map(p => ({ id: p.peerId, addrs: p.getMultiaddrs() })), { epoch: 1, replicas })
   options = { ...OPTIONS, ...extra }
   nodes = peers.map(libp2p => {
     const local = new MemoryDatastore()
@@ -124,6 +124,34 @@ describe('anti-entropy', () => {
     const again = await c.store.repair()
     expect(again.slotsDiffering).toBe(stats.slotsDiffering)
     expect(again.recordsPulled + again.recordsPushed).toBe(stats.recordsPulled + stats.recordsPushed)
+  })
+
+  it('repairs only the slots two owners share, when each node shares other ranges with each peer (4 nodes, N=2)', async () => {
+    const all = await replicated(4, {}, 2)
+    const lost = all[1]
+    await lost.store.stop()
+    // with N=2 a quorum is both owners: one owner down leaves writes at one
+    await drain(all[0].store.putMany(pairs('four', 400, 32), { consistency: 'one' }))
+    await lost.store.start()
+
+    for (const node of all) {
+      await node.store.repair()
+    }
+
+    // every key is held, at one version, by exactly its two owners
+    const children = await Promise.all(all.map(async n => childRecords(n.local)))
+
+    for (const { key } of pairs('four', 400, 32)) {
+      const owners = table.ownersOfKey(key).map(id => all.findIndex(n => n.libp2p.peerId.equals(id)))
+      const held = children.map(c => c.get(key.toString()))
+      expect(held.filter(h => h != null)).toHaveLength(2)
+      expect(held[owners[0]]).toBeDefined()
+      expect(held[owners[1]]).toBe(held[owners[0]])
+    }
+
+    expect(lost.store.repairStats().failures).toBe(0)
+    // the stopped node's share came from anti-entropy (no heartbeat hands hints over here)
+    expect(all.reduce((sum, n) => sum + n.store.repairStats().recordsPushed + n.store.repairStats().recordsPulled, 0)).toBeGreaterThan(100)
   })
 
   it('refills a replica whose store was wiped, from the side of the peers that hold the data', async () => {
