@@ -13,6 +13,9 @@ import type { Command } from '../args.js'
 import type { ClientConfigJSON, NodeConfigJSON, StoreType } from '../config.js'
 import type { CliIO } from '../io.js'
 
+/** Default owners per slot range (fewer when there are fewer nodes) */
+export const DEFAULT_REPLICAS = 3
+
 /** Default first TCP port */
 export const DEFAULT_BASE_PORT = 7001
 
@@ -30,6 +33,13 @@ DIR, creating DIR if needed. Every config carries the same slot table: the
 16384 slots split evenly over the nodes, with each node's peer ID and address.
 The data nodes allow the client's peer ID.
 
+With --replicas R (default: 3, or the number of nodes if fewer), every slot
+range has R owners: node K's range is also held by the next R-1 nodes, and
+operations wait for a quorum of them (consistency "quorum"), so a cluster of
+3 nodes with 3 replicas keeps answering, and loses no acknowledged write,
+when any one node is down. --replicas 1 gives each range one owner, as
+before replication: a node down makes its keys unavailable.
+
 Key files are written with mode 0600 and are only referenced by path from the
 configs. Existing files are never overwritten.
 
@@ -41,11 +51,13 @@ gets the K-th host; nodes sharing a host get consecutive ports.`,
     hosts: { type: 'string', arg: 'H1,H2,…', help: 'one host per node, comma-separated, for nodes on several machines' },
     'base-port': { type: 'string', short: 'p', arg: 'PORT', help: `first TCP port (default ${DEFAULT_BASE_PORT})` },
     'listen-host': { type: 'string', arg: 'IP', help: 'address the nodes listen on, e.g. 0.0.0.0 (default: each node\'s IP; 0.0.0.0 for a DNS name)' },
-    store: { type: 'string', arg: 'TYPE', help: 'local store of the nodes: level (default), fs or memory' }
+    store: { type: 'string', arg: 'TYPE', help: 'local store of the nodes: level (default), fs or memory' },
+    replicas: { type: 'string', short: 'r', arg: 'R', help: 'owners of each slot range, 1 to N (default min(3, N))' }
   },
   positionals: { min: 1, max: 1, name: 'DIR (the directory to write the configs into)' },
   examples: [
     `${PROGRAM} init --nodes 3 ./cluster`,
+    `${PROGRAM} init --nodes 5 --replicas 3 ./cluster`,
     `${PROGRAM} init --nodes 3 --hosts 10.0.0.1,10.0.0.2,10.0.0.3 --listen-host 0.0.0.0 ./cluster`
   ],
   run: runInit
@@ -58,6 +70,7 @@ async function runInit (args: Parameters<Command['run']>[0], io: CliIO): Promise
     throw new UsageError('--nodes N is required', 'init')
   }
 
+  const replicas = integerOption(args, 'replicas', 'init', { min: 1, max: nodes, fallback: Math.min(DEFAULT_REPLICAS, nodes) }) ?? Math.min(DEFAULT_REPLICAS, nodes)
   const basePort = integerOption(args, 'base-port', 'init', { min: 1, max: 65535, fallback: DEFAULT_BASE_PORT }) ?? DEFAULT_BASE_PORT
   const storeType = (stringOption(args, 'store') ?? 'level') as StoreType
 
@@ -103,7 +116,7 @@ async function runInit (args: Parameters<Command['run']>[0], io: CliIO): Promise
   const table = SlotTable.even(nodeKeys.map((key, i) => ({
     id: peerIdFromPrivateKey(key),
     addrs: [`${addrPrefix(hosts[i])}/tcp/${ports[i]}`]
-  })), { epoch: 1 })
+  })), { epoch: 1, replicas })
   const slots = table.toJSON()
 
   for (let i = 0; i < nodes; i++) {
@@ -137,10 +150,11 @@ async function runInit (args: Parameters<Command['run']>[0], io: CliIO): Promise
 
   // the directory as the user wrote it, so the printed commands can be pasted
   const shown = args.positionals[0]
-  const lines = [`wrote a ${nodes}-node cluster to ${dir}:`]
+  const lines = [`wrote a ${nodes}-node cluster to ${dir}, ${replicas === 1 ? 'one owner per slot range (no replicas)' : `${replicas} owners per slot range (quorum ${Math.floor(replicas / 2) + 1})`}:`]
 
   table.ranges.forEach((range, i) => {
-    lines.push(`  node-${i + 1}.json  ${range.owners[0].toString()}  ${table.peers[i].addrs[0].toString()}  slots ${range.start}-${range.end}`)
+    const also = range.owners.slice(1).map(o => `node-${table.peers.findIndex(p => p.id.equals(o)) + 1}`)
+    lines.push(`  node-${i + 1}.json  ${range.owners[0].toString()}  ${table.peers[i].addrs[0].toString()}  slots ${range.start}-${range.end}${also.length > 0 ? ` (also held by ${also.join(', ')})` : ''}`)
   })
   lines.push(`  client.json  ${clientId}`)
   lines.push('key files (*.key, mode 0600) hold the identities: keep each on its node\'s machine.')
