@@ -454,18 +454,18 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
    * fails, the keys already stored are yielded first, then a
    * `PartialWriteError` lists the keys that were not (`failed`).
    */
-  override putMany (source: Iterable<Pair> | AsyncIterable<Pair>, options: AbortOptions = {}): AsyncGenerator<Key> {
+  override putMany (source: Iterable<Pair> | AsyncIterable<Pair>, options: ConsistencyOptions = {}): AsyncGenerator<Key> {
     this.checkConsistency(options)
     return this.many.putMany(source, options)
   }
 
-  override getMany (source: Iterable<Key> | AsyncIterable<Key>, options: AbortOptions = {}): AsyncGenerator<Pair> {
+  override getMany (source: Iterable<Key> | AsyncIterable<Key>, options: ConsistencyOptions = {}): AsyncGenerator<Pair> {
     this.checkConsistency(options)
     return this.many.getMany(source, options)
   }
 
   /** Deletes the keys, with the ordering and partial-failure rules of `putMany` */
-  override deleteMany (source: Iterable<Key> | AsyncIterable<Key>, options: AbortOptions = {}): AsyncGenerator<Key> {
+  override deleteMany (source: Iterable<Key> | AsyncIterable<Key>, options: ConsistencyOptions = {}): AsyncGenerator<Key> {
     this.checkConsistency(options)
     return this.many.deleteMany(source, options)
   }
@@ -532,6 +532,21 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
   /** What anti-entropy did since this node started: rounds, slots compared and differing, records pushed and pulled, bytes */
   repairStats (): AntiEntropyStats {
     return this.antiEntropy.stats()
+  }
+
+  /**
+   * Every pair under `q.prefix`, with filters, orders, offset and limit
+   * applied as a single store would. Replicated slots are read from enough
+   * owners for `options.consistency` (default: the store's) and each key
+   * comes once, at its newest version.
+   */
+  override query (q: Query, options?: ConsistencyOptions): AsyncGenerator<Pair> | Generator<Pair> {
+    return super.query(q, options)
+  }
+
+  /** The keys of `query`, with the same rules */
+  override queryKeys (q: KeyQuery, options?: ConsistencyOptions): AsyncGenerator<Key> | Generator<Key> {
+    return super.queryKeys(q, options)
   }
 
   /** @internal BaseDatastore applies filters, orders, offset and limit on top */

@@ -32,7 +32,7 @@ export class ManyKeys {
   }
 
   /** The keys of the pairs, yielded once stored: see ClusterDatastore.putMany */
-  putMany (source: Iterable<Pair> | AsyncIterable<Pair>, options: AbortOptions): AsyncGenerator<Key> {
+  putMany (source: Iterable<Pair> | AsyncIterable<Pair>, options: ConsistencyOptions): AsyncGenerator<Key> {
     const max = this.components.maxMessageSize
     const sized = chunks(source, (pair: Pair) => {
       // checked as read, so a bad pair fails before anything of its chunk is sent
@@ -45,7 +45,7 @@ export class ManyKeys {
   }
 
   /** The keys, yielded once deleted: see ClusterDatastore.deleteMany */
-  deleteMany (source: Iterable<Key> | AsyncIterable<Key>, options: AbortOptions): AsyncGenerator<Key> {
+  deleteMany (source: Iterable<Key> | AsyncIterable<Key>, options: ConsistencyOptions): AsyncGenerator<Key> {
     const sized = chunks(source, (key: Key) => {
       assertKey(key)
       return key.uint8Array().byteLength
