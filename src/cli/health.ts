@@ -18,6 +18,7 @@ import { Key } from 'interface-datastore'
 import { RESERVED_NAMESPACE } from '../owner/keys.js'
 import { messageOf } from './errors.js'
 import { Health } from './pb/health.js'
+import type { ClusterStatus } from '../datastore/cluster-datastore.js'
 import type { AbortOptions, Libp2p, PeerId } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 
@@ -89,7 +90,7 @@ export class StoreHealth {
         const free = fs.bavail * fs.bsize
 
         if (free < MIN_FREE_BYTES) {
-          return { state: Health.State.DEGRADED, reason: `the store's disk is full: ${free} bytes free at ${this.dir} (less than ${MIN_FREE_BYTES}); free some space, the node recovers by itself` }
+          return { state: Health.State.DEGRADED, reason: `the store's disk is full: ${free} bytes free at ${this.dir} (less than ${MIN_FREE_BYTES}); free some space, the node recovers by itself`, replicas: 1, peers: [] }
         }
       } catch {
         // a filesystem that cannot be measured is judged by the write alone
@@ -100,18 +101,20 @@ export class StoreHealth {
       await this.store.put(PROBE_KEY, PROBE_VALUE)
       await this.store.delete(PROBE_KEY)
     } catch (err) {
-      return { state: Health.State.DEGRADED, reason: `the store refuses writes: ${messageOf(err)}` }
+      return { state: Health.State.DEGRADED, reason: `the store refuses writes: ${messageOf(err)}`, replicas: 1, peers: [] }
     }
 
-    return { state: Health.State.UP, reason: '' }
+    return { state: Health.State.UP, reason: '', replicas: 1, peers: [] }
   }
 }
 
 /**
  * Answer health requests from the peers `allowed` accepts; others get their
- * stream reset unread
+ * stream reset unread. With `replication` (the node's
+ * `ClusterDatastore.status`), the answer also says how this node sees each
+ * other member: up or suspected, the hints it holds for it, its lag.
  */
-export async function serveHealth (libp2p: Libp2p, health: StoreHealth, allowed: (peer: PeerId) => boolean): Promise<void> {
+export async function serveHealth (libp2p: Libp2p, health: StoreHealth, allowed: (peer: PeerId) => boolean, replication?: () => ClusterStatus): Promise<void> {
   await libp2p.handle(HEALTH_PROTOCOL, async (stream, connection) => {
     if (!allowed(connection.remotePeer)) {
       stream.abort(new Error('not a member of the slot table nor an allowed client'))
@@ -119,7 +122,22 @@ export async function serveHealth (libp2p: Libp2p, health: StoreHealth, allowed:
     }
 
     try {
-      await pbStream(stream).pb(Health).write(await health.check())
+      const answer: Health = { ...await health.check(), replicas: 1, peers: [] }
+
+      if (replication != null) {
+        const status = replication()
+        answer.replicas = status.replicas
+        answer.peers = status.replicas > 1
+          ? status.peers.map(p => ({
+            peerId: p.peer,
+            state: p.state === 'suspected' ? Health.Peer.PeerState.SUSPECTED : Health.Peer.PeerState.UP,
+            hints: p.hints,
+            lag: Math.max(0, Math.round(p.lag))
+          }))
+          : []
+      }
+
+      await pbStream(stream).pb(Health).write(answer)
       await stream.close()
     } catch (err) {
       stream.abort(err as Error)

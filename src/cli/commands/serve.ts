@@ -42,6 +42,13 @@ and exits 0. A second signal exits at once with code 1.
 The data is kept in the config's store ("level" by default) and is there
 again after a restart. DEBUG=datastore-cluster* prints protocol logs.
 
+With replicas (init --replicas, default 3), a node restarted after a crash or
+a stop catches up by itself, with no command to run: the other nodes and the
+clients hand over the writes they held for it (hints) once they see it up
+again, and anti-entropy (every options.antiEntropyInterval ms, and when a
+member comes back) copies whatever else differs between the owners of each
+slot. A node whose store directory was lost is refilled the same way.
+
 The node checks that its store takes writes (at start, every 10 s, and when
 status asks): with less than 1 MiB free on the store's disk, or a test write
 refused, it warns on stderr and status reports it "degraded"; once writes
@@ -139,7 +146,7 @@ async function runServe (args: Parameters<Command['run']>[0], io: CliIO): Promis
         }
       })
       const clients = new Set(config.clients.map(c => c.peerId))
-      await serveHealth(node, health, peer => store.slots.hasPeer(peer) || clients.has(peer.toString()))
+      await serveHealth(node, health, peer => store.slots.hasPeer(peer) || clients.has(peer.toString()), () => store.status())
       closers.push({
         done: 'stopped serving',
         failed: 'stop serving',
@@ -173,6 +180,12 @@ async function runServe (args: Parameters<Command['run']>[0], io: CliIO): Promis
     log(`slot table epoch ${cluster.slots.epoch}: ${owned === 0
       ? 'this node owns no slots'
       : `owns slots ${ranges.map(r => r.start === r.end ? `${r.start}` : `${r.start}-${r.end}`).join(', ')} (${owned} of ${SLOT_COUNT})`}`)
+    const replicas = cluster.status().replicas
+
+    if (replicas > 1) {
+      log(`replicas: ${replicas} owners per slot range, consistency ${cluster.status().consistency}; writes missed while down come back from the other owners' hints and anti-entropy`)
+    }
+
     log(`peers: ${cluster.slots.peers.length} in the table; clients allowed: ${config.clients.length === 0 ? 'none' : config.clients.map(c => `${c.peerId}${c.readOnly === true ? ' (read-only)' : ''}`).join(', ')}`)
     log(`ready: serving ${PROTOCOL}`)
 

@@ -18,7 +18,7 @@ export const DEFAULT_STATUS_TIMEOUT = 3000
  */
 export const status: Command = {
   name: 'status',
-  summary: 'show the slot ranges, which nodes answer, and the keys on each',
+  summary: 'show the slot ranges, which nodes answer, the keys on each, and replica health',
   usage: 'status --config CLIENT_CONFIG [--timeout MS] [--json]',
   description: `
 Ask every node of the slot table, in parallel, for the keys of the slots it
@@ -26,8 +26,18 @@ owns and whether its store takes writes, and print per node: its slot
 ranges, whether it answered (up), answered but its store fails writes, e.g.
 a full disk (degraded, with the reason), could not be reached within the
 timeout (down), or refused this client (refused), and how many keys it
-holds. A node that is down is reported as down after at most --timeout
-milliseconds; status never hangs on it.
+holds (the keys of the ranges it is the first owner of, so the counts add
+up to the cluster's keys). A node that is down is reported as down after at
+most --timeout milliseconds; status never hangs on it.
+
+With replicas (init --replicas), each node that answers also says how it
+sees the others, and status prints per node: the hints it holds (writes it
+keeps for owners that were down, handed over when they are up again), the
+hints the others hold for it (what it has yet to receive), and its lag (the
+longest any other node has gone without a heartbeat answer from it, in ms).
+A node that answers this client but that another node suspects down (no
+heartbeat answer for a while: writes hint it and reads skip it) is
+"suspected", e.g. just after a restart or across a network partition.
 
 Exits 0 when every node is up, 1 otherwise.`,
   options: {
@@ -48,9 +58,17 @@ export interface NodeStatus {
   addrs: string[]
   ranges: Array<{ start: number, end: number }>
   slots: number
-  state: 'up' | 'degraded' | 'down' | 'refused' | 'error'
-  /** Keys in the node's slots; absent when it did not say */
+  state: 'up' | 'degraded' | 'suspected' | 'down' | 'refused' | 'error'
+  /** Keys in the slots the node is first owner of; absent when it did not say */
   keys?: number
+  /** Replicated tables: hints this node holds for the others; absent when it did not say */
+  hints?: number
+  /** Replicated tables: hints the nodes that answered hold for this one */
+  hintsFor?: number
+  /** Replicated tables: the longest any node that answered has gone without a heartbeat answer from this one (ms) */
+  lag?: number
+  /** Replicated tables: the nodes (1-based, as listed) that suspect this one down */
+  suspectedBy?: number[]
   /** Why it is not plainly up */
   error?: string
 }
@@ -61,17 +79,20 @@ async function runStatus (args: Parameters<Command['run']>[0], io: CliIO): Promi
 
   return withClient(file, io, timeout, async (client) => {
     const table = client.store.slots
-    const nodes = await Promise.all(table.peers.map(async (peer): Promise<NodeStatus> => {
+    const replicas = client.store.status().replicas
+    const probed = await Promise.all(table.peers.map(async (peer) => probe(client, peer.id, timeout)))
+    const nodes = table.peers.map((peer, i): NodeStatus => {
       const ranges = table.rangesOf(peer.id).map(r => ({ start: r.start, end: r.end }))
-      const base = { peerId: peer.id.toString(), addrs: peer.addrs.map(a => a.toString()), ranges, slots: table.slotCount(peer.id) }
-      return { ...base, ...await probe(client, peer.id, timeout) }
-    }))
+      const { view, ...found } = probed[i]
+      const node: NodeStatus = { peerId: peer.id.toString(), addrs: peer.addrs.map(a => a.toString()), ranges, slots: table.slotCount(peer.id), ...found }
+      return replicas > 1 ? withReplicaHealth(node, i, view, probed.map(p => p.view)) : node
+    })
     const up = nodes.filter(n => n.state === 'up').length
 
     if (args.values.json === true) {
-      await write(io.stdout, JSON.stringify({ epoch: table.epoch, nodes, up, total: nodes.length }, null, 2) + '\n')
+      await write(io.stdout, JSON.stringify({ epoch: table.epoch, replicas, nodes, up, total: nodes.length }, null, 2) + '\n')
     } else {
-      await write(io.stdout, render(table.epoch, nodes))
+      await write(io.stdout, render(table.epoch, replicas, nodes))
     }
 
     return up === nodes.length ? EXIT.OK : EXIT.FAILED
@@ -84,7 +105,7 @@ async function runStatus (args: Parameters<Command['run']>[0], io: CliIO): Promi
  * cluster's own query would fail as a whole when any node is down, and a
  * node that answers may still be unable to store anything.
  */
-async function probe (client: Client, peer: PeerId, timeout: number): Promise<Pick<NodeStatus, 'state' | 'keys' | 'error'>> {
+async function probe (client: Client, peer: PeerId, timeout: number): Promise<Pick<NodeStatus, 'state' | 'keys' | 'error'> & { view?: Health.Peer[] }> {
   const signal = AbortSignal.timeout(timeout)
   const [counted, health] = await Promise.allSettled([
     client.store.countKeys(peer, { signal }),
@@ -114,27 +135,69 @@ async function probe (client: Client, peer: PeerId, timeout: number): Promise<Pi
     return { state: 'up', keys: counted.value, error: `did not report its store's health: ${messageOf(health.reason)}` }
   }
 
+  const view = health.value.peers
+
   if (health.value.state === Health.State.DEGRADED) {
-    return { state: 'degraded', keys: counted.value, error: health.value.reason }
+    return { state: 'degraded', keys: counted.value, error: health.value.reason, view }
   }
 
-  return { state: 'up', keys: counted.value }
+  return { state: 'up', keys: counted.value, view }
 }
 
-function render (epoch: number, nodes: NodeStatus[]): string {
+/**
+ * Node `i` as the nodes that answered see it: the hints they hold for it,
+ * its lag, whether they suspect it; and the hints it holds itself
+ */
+function withReplicaHealth (node: NodeStatus, i: number, own: Health.Peer[] | undefined, views: Array<Health.Peer[] | undefined>): NodeStatus {
+  const out: NodeStatus = { ...node, hintsFor: 0, lag: 0 }
+  const suspectedBy: number[] = []
+
+  if (own != null) {
+    out.hints = own.reduce((sum, p) => sum + p.hints, 0)
+  }
+
+  views.forEach((view, j) => {
+    const seen = j === i ? undefined : view?.find(p => p.peerId === node.peerId)
+
+    if (seen == null) {
+      return
+    }
+
+    out.hintsFor = (out.hintsFor ?? 0) + seen.hints
+    out.lag = Math.max(out.lag ?? 0, seen.lag)
+
+    if (seen.state === Health.Peer.PeerState.SUSPECTED) {
+      suspectedBy.push(j + 1)
+    }
+  })
+
+  if (suspectedBy.length > 0) {
+    out.suspectedBy = suspectedBy
+
+    if (out.state === 'up') {
+      out.state = 'suspected'
+      out.error = `answers this client, but node${suspectedBy.length === 1 ? '' : 's'} ${suspectedBy.join(', ')} suspect${suspectedBy.length === 1 ? 's' : ''} it down (no heartbeat answer for ${out.lag} ms): writes hint it, reads skip it`
+    }
+  }
+
+  return out
+}
+
+function render (epoch: number, replicas: number, nodes: NodeStatus[]): string {
   const up = nodes.filter(n => n.state === 'up')
   const keys = nodes.reduce((sum, n) => sum + (n.keys ?? 0), 0)
-  const rows = [['NODE', 'PEER ID', 'ADDRESS', 'SLOTS', 'STATE', 'KEYS']]
+  const rows = [['NODE', 'PEER ID', 'ADDRESS', 'SLOTS', 'STATE', 'KEYS', ...(replicas > 1 ? ['HINTS HELD', 'HINTS FOR IT', 'LAG MS'] : [])]]
 
   nodes.forEach((node, i) => {
     const ranges = node.ranges.length === 0
       ? 'none'
       : `${node.ranges.map(r => r.start === r.end ? `${r.start}` : `${r.start}-${r.end}`).join(',')} (${node.slots})`
-    rows.push([`${i + 1}`, node.peerId, node.addrs.join(',') === '' ? '-' : node.addrs.join(','), ranges, node.state, node.keys == null ? '-' : `${node.keys}`])
+    const replica = replicas > 1 ? [node.hints == null ? '-' : `${node.hints}`, `${node.hintsFor ?? 0}`, `${node.lag ?? 0}`] : []
+    rows.push([`${i + 1}`, node.peerId, node.addrs.join(',') === '' ? '-' : node.addrs.join(','), ranges, node.state, node.keys == null ? '-' : `${node.keys}`, ...replica])
   })
 
   const widths = rows[0].map((_, c) => Math.max(...rows.map(r => r[c].length)))
-  const lines = [`slot table epoch ${epoch}: ${nodes.length} node${nodes.length === 1 ? '' : 's'}, ${SLOT_COUNT} slots`, '']
+  const lines = [`slot table epoch ${epoch}: ${nodes.length} node${nodes.length === 1 ? '' : 's'}, ${SLOT_COUNT} slots, ${replicas === 1 ? 'one owner per range' : `${replicas} owners per range`}`, '']
 
   for (const row of rows) {
     lines.push(row.map((cell, c) => c === row.length - 1 ? cell : cell.padEnd(widths[c])).join('  '))

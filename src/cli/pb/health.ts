@@ -1,10 +1,12 @@
-import { decodeMessage, encodeMessage, enumeration, message, streamMessage } from 'protons-runtime'
+import { decodeMessage, encodeMessage, enumeration, MaxLengthError, message, streamMessage } from 'protons-runtime'
 import type { Codec, DecodeOptions } from 'protons-runtime'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
 export interface Health {
   state: Health.State
   reason: string
+  replicas: number
+  peers: Health.Peer[]
 }
 
 export namespace Health {
@@ -21,6 +23,180 @@ export namespace Health {
   export namespace State {
     export const codec = (): Codec<State> => {
       return enumeration<State>(__StateValues)
+    }
+  }
+
+  export interface Peer {
+    peerId: string
+    state: Health.Peer.PeerState
+    hints: number
+    lag: number
+  }
+
+  export namespace Peer {
+    export enum PeerState {
+      UP = 'UP',
+      SUSPECTED = 'SUSPECTED'
+    }
+
+    enum __PeerStateValues {
+      UP = 0,
+      SUSPECTED = 1
+    }
+
+    export namespace PeerState {
+      export const codec = (): Codec<PeerState> => {
+        return enumeration<PeerState>(__PeerStateValues)
+      }
+    }
+
+    let _codec: Codec<Peer>
+
+    export const codec = (): Codec<Peer> => {
+      if (_codec == null) {
+        _codec = message<Peer>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          if ((obj.peerId != null && obj.peerId !== '')) {
+            w.uint32(10)
+            w.string(obj.peerId)
+          }
+
+          if (obj.state != null && __PeerStateValues[obj.state] !== 0) {
+            w.uint32(16)
+            Health.Peer.PeerState.codec().encode(obj.state, w)
+          }
+
+          if ((obj.hints != null && obj.hints !== 0)) {
+            w.uint32(24)
+            w.uint64Number(obj.hints)
+          }
+
+          if ((obj.lag != null && obj.lag !== 0)) {
+            w.uint32(32)
+            w.uint64Number(obj.lag)
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {
+            peerId: '',
+            state: PeerState.UP,
+            hints: 0,
+            lag: 0
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                obj.peerId = reader.string()
+                break
+              }
+              case 2: {
+                obj.state = Health.Peer.PeerState.codec().decode(reader)
+                break
+              }
+              case 3: {
+                obj.hints = reader.uint64Number()
+                break
+              }
+              case 4: {
+                obj.lag = reader.uint64Number()
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                yield {
+                  field: `${prefix}.peerId`,
+                  value: reader.string()
+                }
+                break
+              }
+              case 2: {
+                yield {
+                  field: `${prefix}.state`,
+                  value: Health.Peer.PeerState.codec().decode(reader)
+                }
+                break
+              }
+              case 3: {
+                yield {
+                  field: `${prefix}.hints`,
+                  value: reader.uint64Number()
+                }
+                break
+              }
+              case 4: {
+                yield {
+                  field: `${prefix}.lag`,
+                  value: reader.uint64Number()
+                }
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+
+    export interface PeerPeerIdFieldEvent {
+      field: '$.peerId'
+      value: string
+    }
+
+    export interface PeerStateFieldEvent {
+      field: '$.state'
+      value: Health.Peer.PeerState
+    }
+
+    export interface PeerHintsFieldEvent {
+      field: '$.hints'
+      value: number
+    }
+
+    export interface PeerLagFieldEvent {
+      field: '$.lag'
+      value: number
+    }
+
+    export function encode (obj: Partial<Peer>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, Peer.codec())
+    }
+
+    export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Peer>): Peer {
+      return decodeMessage(buf, Peer.codec(), opts)
+    }
+
+    export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Peer>): Generator<PeerPeerIdFieldEvent | PeerStateFieldEvent | PeerHintsFieldEvent | PeerLagFieldEvent> {
+      return streamMessage(buf, Peer.codec(), opts)
     }
   }
 
@@ -43,13 +219,27 @@ export namespace Health {
           w.string(obj.reason)
         }
 
+        if ((obj.replicas != null && obj.replicas !== 0)) {
+          w.uint32(24)
+          w.uint32(obj.replicas)
+        }
+
+        if (obj.peers != null && obj.peers.length > 0) {
+          for (const value of obj.peers) {
+            w.uint32(34)
+            Health.Peer.codec().encode(value, w)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
           state: State.UP,
-          reason: ''
+          reason: '',
+          replicas: 0,
+          peers: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -66,6 +256,20 @@ export namespace Health {
               obj.reason = reader.string()
               break
             }
+            case 3: {
+              obj.replicas = reader.uint32()
+              break
+            }
+            case 4: {
+              if (opts.limits?.peers != null && obj.peers.length === opts.limits.peers) {
+                throw new MaxLengthError('Decode error - repeated field "peers" had too many elements')
+              }
+
+              obj.peers.push(Health.Peer.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.peers$
+              }))
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -75,6 +279,10 @@ export namespace Health {
 
         return obj
       }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          peers: 0
+        }
+
         const end = length == null ? reader.len : reader.pos + length
 
         while (reader.pos < end) {
@@ -93,6 +301,31 @@ export namespace Health {
                 field: `${prefix}.reason`,
                 value: reader.string()
               }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.replicas`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 4: {
+              if (opts.limits?.peers != null && obj.peers === opts.limits.peers) {
+                throw new MaxLengthError('Streaming decode error - repeated field "peers" had too many elements')
+              }
+
+              for (const evt of Health.Peer.codec().stream(reader, reader.uint32(), `${prefix}.peers[]`, {
+                limits: opts.limits?.peers$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.peers
+                }
+              }
+
+              obj.peers++
+
               break
             }
             default: {
@@ -117,6 +350,35 @@ export namespace Health {
     value: string
   }
 
+  export interface HealthReplicasFieldEvent {
+    field: '$.replicas'
+    value: number
+  }
+
+  export interface HealthPeersPeerIdFieldEvent {
+    field: '$.peers[].peerId'
+    value: string
+    index: number
+  }
+
+  export interface HealthPeersStateFieldEvent {
+    field: '$.peers[].state'
+    value: Health.Peer.PeerState
+    index: number
+  }
+
+  export interface HealthPeersHintsFieldEvent {
+    field: '$.peers[].hints'
+    value: number
+    index: number
+  }
+
+  export interface HealthPeersLagFieldEvent {
+    field: '$.peers[].lag'
+    value: number
+    index: number
+  }
+
   export function encode (obj: Partial<Health>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Health.codec())
   }
@@ -125,7 +387,7 @@ export namespace Health {
     return decodeMessage(buf, Health.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Health>): Generator<HealthStateFieldEvent | HealthReasonFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Health>): Generator<HealthStateFieldEvent | HealthReasonFieldEvent | HealthReplicasFieldEvent | HealthPeersPeerIdFieldEvent | HealthPeersStateFieldEvent | HealthPeersHintsFieldEvent | HealthPeersLagFieldEvent> {
     return streamMessage(buf, Health.codec(), opts)
   }
 }

@@ -66,7 +66,8 @@ export interface FaultClusterInit {
   /** The compiled CLI (buildCli().bin) */
   bin: string
   nodes: number
-  replicas: number
+  /** `init --replicas`; init's default when absent */
+  replicas?: number
   /** Client identities allowed by every node, besides init's client.json */
   clients: number
   /** Options written into every config (nodes and clients) */
@@ -85,6 +86,8 @@ export class FaultCluster {
   private readonly started: ServeProcess[] = []
   private readonly clients: FaultClient[] = []
   readonly peers: PeerId[] = []
+  /** What init printed */
+  initOutput = ''
 
   private constructor (dir: string, nodeConfigs: string[], clientConfigs: string[]) {
     this.dir = dir
@@ -96,7 +99,8 @@ export class FaultCluster {
   static async create (init: FaultClusterInit): Promise<FaultCluster> {
     const dir = await mkdtemp(join(tmpdir(), 'datastore-cluster-fault-'))
     const basePort = await freeBasePort(init.nodes)
-    const res = await runCli(init.bin, ['init', '--nodes', `${init.nodes}`, '--replicas', `${init.replicas}`, '--base-port', `${basePort}`, dir])
+    const replicas = init.replicas == null ? [] : ['--replicas', `${init.replicas}`]
+    const res = await runCli(init.bin, ['init', '--nodes', `${init.nodes}`, ...replicas, '--base-port', `${basePort}`, dir])
 
     if (res.code !== 0) {
       throw new Error(`init failed (${res.code}): ${res.stdout}\n${res.stderr}`)
@@ -132,6 +136,7 @@ export class FaultCluster {
     }
 
     const cluster = new FaultCluster(dir, nodeConfigs, clientConfigs)
+    cluster.initOutput = res.stdout
 
     for (const file of nodeConfigs) {
       cluster.peers.push((await loadConfig(file, 'node')).peerId)
