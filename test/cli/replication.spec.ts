@@ -4,10 +4,11 @@
  * (with its lag), `put`/`get` go on with it down, and a `serve` restarted on
  * the same store catches up with no command run: its records equal the
  * others' (the CLI writer held its hints in memory and exited, so
- * anti-entropy alone brings them).
+ * anti-entropy alone brings them); one restarted on an empty store
+ * directory (a lost disk) is refilled the same way.
  */
 
-import { readFile } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { SlotTable } from '../../src/index.js'
@@ -146,5 +147,30 @@ describe('datastore-cluster command line: replicas', () => {
     } while (Date.now() < deadline)
 
     expect(diff, 'node 3 has not caught up 60 s after its restart').toEqual([])
+  })
+
+  it('a node whose store directory was lost is refilled after a restart, with no command run', async () => {
+    const reader = await cluster.client(0)
+    const want = await cluster.held(reader, cluster.peers[0], '/rep')
+    expect(want.size).toBe(100)
+
+    await cluster.kill(1)
+    await rm(join(cluster.dir, 'node-2.data'), { recursive: true, force: true })
+    await cluster.start(1, bin)
+
+    const deadline = Date.now() + 60_000
+    let diff: string[]
+
+    do {
+      diff = differences(want, await cluster.held(reader, cluster.peers[1], '/rep'))
+
+      if (diff.length === 0) {
+        break
+      }
+
+      await sleep(1000)
+    } while (Date.now() < deadline)
+
+    expect(diff, 'node 2 is not refilled 60 s after its restart on an empty store').toEqual([])
   })
 })

@@ -177,9 +177,10 @@ async function runServe (args: Parameters<Command['run']>[0], io: CliIO): Promis
 
     const ranges = cluster.slots.rangesOf(config.peerId)
     const owned = cluster.slots.slotCount(config.peerId)
+    const held = cluster.slots.ranges.filter(r => r.owners.some(o => o.equals(config.peerId))).reduce((sum, r) => sum + r.end - r.start + 1, 0)
     log(`slot table epoch ${cluster.slots.epoch}: ${owned === 0
       ? 'this node owns no slots'
-      : `owns slots ${ranges.map(r => r.start === r.end ? `${r.start}` : `${r.start}-${r.end}`).join(', ')} (${owned} of ${SLOT_COUNT})`}`)
+      : `owns slots ${ranges.map(r => r.start === r.end ? `${r.start}` : `${r.start}-${r.end}`).join(', ')} (${owned} of ${SLOT_COUNT})`}${held > owned ? `; holds ${held} slots with those it is a replica of` : ''}`)
     const replicas = cluster.status().replicas
 
     if (replicas > 1) {

@@ -174,9 +174,13 @@ function withReplicaHealth (node: NodeStatus, i: number, own: Health.Peer[] | un
   if (suspectedBy.length > 0) {
     out.suspectedBy = suspectedBy
 
+    const who = `node${suspectedBy.length === 1 ? '' : 's'} ${suspectedBy.join(', ')} suspect${suspectedBy.length === 1 ? 's' : ''} it down (no heartbeat answer for ${out.lag} ms)`
+
     if (out.state === 'up') {
       out.state = 'suspected'
-      out.error = `answers this client, but node${suspectedBy.length === 1 ? '' : 's'} ${suspectedBy.join(', ')} suspect${suspectedBy.length === 1 ? 's' : ''} it down (no heartbeat answer for ${out.lag} ms): writes hint it, reads skip it`
+      out.error = `answers this client, but ${who}: writes hint it, reads skip it`
+    } else {
+      out.error = `${out.error ?? out.state}; ${who}`
     }
   }
 
