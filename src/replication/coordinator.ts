@@ -231,7 +231,7 @@ export class Coordinator {
           const peer = order[next++]
 
           try {
-            answers.push({ peer, records: await this.orOnSuspicion(peer, this.fetch(peer, groupKeys, epoch, slot, options), options) })
+            answers.push({ peer, records: await this.orOnSuspicion(peer, this.fetch(peer, groupKeys, epoch, slot, options), () => next < order.length, options) })
             return
           } catch (err: any) {
             if (err instanceof MovedAnswer) {
@@ -439,12 +439,14 @@ export class Coordinator {
   }
 
   /**
-   * `answer`, unless `peer` is suspected down first: a read then asks the
-   * next owner instead of waiting out the request timeout on one that
-   * stopped answering (the request itself runs on)
+   * `answer`, unless `peer` is suspected down first while `another` owner is
+   * left to ask: a read then asks it instead of waiting out the request
+   * timeout on one that stopped answering (the request itself runs on)
    */
-  private async orOnSuspicion<T> (peer: PeerId, answer: Promise<T>, options: AbortOptions): Promise<T> {
-    if (peer.equals(this.init.self)) {
+  private async orOnSuspicion<T> (peer: PeerId, answer: Promise<T>, another: () => boolean, options: AbortOptions): Promise<T> {
+    // an owner already suspected is asked only when no other is left: its
+    // answer is the last hope (suspicion may be wrong under load), so wait for it
+    if (peer.equals(this.init.self) || this.init.detector.isSuspected(peer)) {
       return answer
     }
 
@@ -455,7 +457,12 @@ export class Coordinator {
     try {
       return await Promise.race([
         answer,
-        this.init.detector.whenSuspected(peer, signal).then(() => {
+        this.init.detector.whenSuspected(peer, signal).then(async () => {
+          if (!another() || signal.aborted) {
+            // no other owner to ask: this one's answer, late or not, is all there is
+            return answer
+          }
+
           throw new UnavailableError(`Peer ${peer.toString()} is suspected down: no answer to its heartbeats`, { peer: peer.toString() })
         })
       ])
