@@ -147,8 +147,11 @@ async function probe (client: Client, peer: PeerId, timeout: number): Promise<Pi
 /**
  * Node `i` as the nodes that answered see it: the hints they hold for it,
  * its lag, whether they suspect it; and the hints it holds itself
+ *
+ * @param own - node `i`'s own view of the others, if it answered
+ * @param views - every node's view, by position in the table (undefined: it did not answer)
  */
-function withReplicaHealth (node: NodeStatus, i: number, own: Health.Peer[] | undefined, views: Array<Health.Peer[] | undefined>): NodeStatus {
+export function withReplicaHealth (node: NodeStatus, i: number, own: Health.Peer[] | undefined, views: Array<Health.Peer[] | undefined>): NodeStatus {
   const out: NodeStatus = { ...node, hintsFor: 0, lag: 0 }
   const suspectedBy: number[] = []
 
