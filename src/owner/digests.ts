@@ -6,6 +6,8 @@ export interface DigestedRecord {
   version: Uint8Array
   tombstone: boolean
   value?: Uint8Array
+  /** The checksum a stored (format 2) record carries: it is this record's digest term, not hashed again */
+  checksum?: bigint
 }
 
 /**
@@ -24,12 +26,17 @@ export class SlotDigests {
   /** Account for the record of `key` changing from `before` (none: absent) to `after` (none: removed) */
   update (slot: number, key: Uint8Array, before: DigestedRecord | undefined, after: DigestedRecord | undefined): void {
     if (before != null) {
-      this.digests[slot] ^= recordDigest(key, before)
+      this.digests[slot] ^= before.checksum ?? recordDigest(key, before)
     }
 
     if (after != null) {
-      this.digests[slot] ^= recordDigest(key, after)
+      this.digests[slot] ^= after.checksum ?? recordDigest(key, after)
     }
+  }
+
+  /** XOR one term in or out of a slot's digest (a damaged record's, taken out: see `Owner`) */
+  xor (slot: number, term: bigint): void {
+    this.digests[slot] ^= term
   }
 
   get (slot: number): bigint {

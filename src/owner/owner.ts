@@ -1,7 +1,8 @@
+import { logger } from '@libp2p/logger'
 import { Key } from 'interface-datastore'
 import { SLOT_COUNT } from '../constants.js'
 import { HybridClock } from '../replication/clock.js'
-import { compareVersions, decodeStored, encodeStored, versionClock } from '../replication/record.js'
+import { compareVersions, decodeStored, encodeStored, isIntact, versionClock } from '../replication/record.js'
 import { badRequest } from '../rpc/request-error.js'
 import { keySlot } from '../slots/hash.js'
 import { SlotDigests } from './digests.js'
@@ -10,7 +11,7 @@ import { notOwned } from './role.js'
 import { SlotWriteOrder } from './write-order.js'
 import type { StoredRecord } from '../replication/record.js'
 import type { Ownership } from '../slots/ownership.js'
-import type { AbortOptions, PeerId } from '@libp2p/interface'
+import type { AbortOptions, Logger, PeerId } from '@libp2p/interface'
 import type { Datastore, Pair } from 'interface-datastore'
 
 export interface OwnerInit {
@@ -24,6 +25,8 @@ export interface OwnerInit {
    * new clock naming `self`
    */
   clock?: HybridClock
+  /** Where damaged records are reported; default the `datastore-cluster:owner` logger */
+  log?: Logger
 }
 
 /**
@@ -37,6 +40,12 @@ export interface VersionedRecord {
   /** See `makeVersion`; empty for a value stored before its slot was replicated */
   version: Uint8Array
   tombstone: boolean
+  /**
+   * Only with `OwnerOptions.markDamaged`: this owner's record of the key is
+   * damaged (its checksum does not match), so it holds no answer for it; the
+   * version is empty and there is no value
+   */
+  damaged?: true
 }
 
 /** A record without its value, as anti-entropy compares them */
@@ -52,6 +61,13 @@ export interface OwnerOptions extends AbortOptions {
    * epoch of the table it routed with, a remote one the epoch of its request
    */
   epoch: number
+  /**
+   * `getRecord` and `recordsOf` answer a damaged record with a record marked
+   * `damaged` (empty version, no value) instead of undefined, so a
+   * coordinator reading this node's own share knows to ask another owner
+   * (over the wire a damaged record is NOT_FOUND / missing)
+   */
+  markDamaged?: boolean
 }
 
 const NO_VALUE = new Uint8Array(0)
@@ -75,7 +91,17 @@ const MAX_SLOT_GROUP = 14
  *   owner never silently keeps a newer value than one it acknowledged;
  * - queries answer only for the slots this node is primary of (record
  *   queries: owner of), and never show the reserved namespace
- *   (`RESERVED_NAMESPACE`) nor tombstones.
+ *   (`RESERVED_NAMESPACE`) nor tombstones;
+ * - damage: every record read is checked against its checksum (`isIntact`).
+ *   A damaged record is treated as absent: reads, record queries and slot
+ *   entries do not show it, it counts in no digest (so its slot's digest
+ *   differs from intact owners' and anti-entropy repairs it), it is logged
+ *   once, and any intact record of the key is applied over it whatever its
+ *   version. Not "only a newer one": the damaged record's own version cannot
+ *   be trusted, and keeping the rule "newer than held" would need it. An
+ *   older intact record applied over a damaged newer one is no roll back
+ *   that sticks: the other owners hold the newer version, and read repair
+ *   and anti-entropy bring it here like to any owner that missed a write.
  *
  * Keys given to its methods are already well formed (checked by the API, or
  * by `decodeKey` for keys from the wire); the role is checked here, for every
@@ -92,9 +118,18 @@ export class Owner {
   /** The ownership `replicatedSlots` was computed for, and the result */
   private replicatedFor?: Ownership
   private replicated: Uint8Array
+  private readonly log: Logger
+  /**
+   * Keys whose stored record is damaged, found and logged, and whose term is
+   * out of their slot's digest (they count as holding nothing); a key leaves
+   * when a record is written over its damaged one
+   */
+  private readonly damaged: Set<string>
 
   constructor (init: OwnerInit) {
     this.init = init
+    this.log = init.log ?? logger('datastore-cluster:owner')
+    this.damaged = new Set()
     this.clock = init.clock ?? new HybridClock({ self: init.self })
     this.writes = new SlotWriteOrder()
     this.digests = new SlotDigests()
@@ -211,10 +246,18 @@ export class Owner {
    */
   async getRecord (key: Key, options: OwnerOptions): Promise<VersionedRecord | undefined> {
     const bytes = key.uint8Array()
-    this.servesRecord(bytes, options.epoch)
-    const held = await this.read(key, options)
+    const slot = this.servesRecord(bytes, options.epoch)
+    const stored = await this.readStored(key, options)
 
-    return held == null ? undefined : toRecord(bytes, held, false)
+    if (stored == null) {
+      return undefined
+    }
+
+    if (!this.checked(bytes, slot, stored)) {
+      return options.markDamaged === true ? damagedRecord(bytes) : undefined
+    }
+
+    return toRecord(bytes, stored, false)
   }
 
   /**
@@ -446,12 +489,72 @@ export class Owner {
    */
   private async readBeforeWrite (key: Key, options: AbortOptions): Promise<StoredRecord | undefined> {
     if (await this.init.child.has(key, options)) {
-      return this.read(key, options)
+      return this.readStored(key, options)
     }
   }
 
-  /** The stored record of `key`, undefined when none is held */
+  /** The intact stored record of `key`, undefined when none is held or it is damaged */
   private async read (key: Key, options: AbortOptions): Promise<StoredRecord | undefined> {
+    const stored = await this.readStored(key, options)
+    const bytes = key.uint8Array()
+
+    return stored == null || !this.checked(bytes, keySlot(bytes), stored) ? undefined : stored
+  }
+
+  /**
+   * Whether a stored record (read outside the write order) is intact. A
+   * damaged one seen for the first time is dealt with by `recordDamage`,
+   * queued behind the slot's writes: by then a write may have replaced it.
+   */
+  private checked (key: Uint8Array, slot: number, stored: StoredRecord): boolean {
+    if (isIntact(key, stored)) {
+      return true
+    }
+
+    if (!this.damaged.has(keyName(key))) {
+      this.writes.run([slot], async () => {
+        await this.digestsReady({})
+        const now = await this.readStored(new Key(key, false), {})
+
+        if (now != null) {
+          this.recordDamage(key, slot, now)
+        }
+      }).catch(err => {
+        this.log.error('could not check the damaged record of %s - %e', keyName(key), err)
+      })
+    }
+
+    return false
+  }
+
+  /**
+   * In the slot's write order, digests built: a damaged record found for the
+   * first time is logged, and the term it was counted with in its slot's
+   * digest taken out, so the slot reads as holding nothing for the key. That
+   * term is the checksum the record was written with (the damage is
+   * elsewhere in the record) unless the checksum itself was hit: then the
+   * slot's digest stays off until the next rebuild (the next start), and
+   * anti-entropy compares its entries in vain meanwhile. Does nothing for an
+   * intact record or one already counted out.
+   */
+  private recordDamage (key: Uint8Array, slot: number, stored: StoredRecord, counted = true): void {
+    const name = keyName(key)
+
+    if (isIntact(key, stored) || this.damaged.has(name)) {
+      return
+    }
+
+    this.damaged.add(name)
+
+    if (counted && stored.checksum != null) {
+      this.digests.xor(slot, stored.checksum)
+    }
+
+    this.log.error('the record of %s (slot %d) is damaged: its checksum does not match; it counts as absent until a repair writes an intact copy', name, slot)
+  }
+
+  /** The stored record of `key` as read (intact or not), undefined when none is held */
+  private async readStored (key: Key, options: AbortOptions): Promise<StoredRecord | undefined> {
     try {
       return decodeStored(await this.init.child.get(key, options))
     } catch (err: any) {
@@ -461,11 +564,19 @@ export class Owner {
     }
   }
 
-  private async * heldRecords (keys: readonly Key[], options: AbortOptions): AsyncGenerator<VersionedRecord | undefined> {
+  private async * heldRecords (keys: readonly Key[], options: AbortOptions & { markDamaged?: boolean }): AsyncGenerator<VersionedRecord | undefined> {
     for (const key of keys) {
       options.signal?.throwIfAborted()
-      const held = await this.read(key, options)
-      yield held == null ? undefined : toRecord(key.uint8Array(), held, false)
+      const bytes = key.uint8Array()
+      const stored = await this.readStored(key, options)
+
+      if (stored == null) {
+        yield undefined
+      } else if (!this.checked(bytes, keySlot(bytes), stored)) {
+        yield options.markDamaged === true ? damagedRecord(bytes) : undefined
+      } else {
+        yield toRecord(bytes, stored, false)
+      }
     }
   }
 
@@ -473,8 +584,15 @@ export class Owner {
     for await (const pair of this.init.child.query({ prefix }, options)) {
       const bytes = pair.key.uint8Array()
 
-      if (!isReserved(bytes) && this.holdsRecords(ownership, keySlot(bytes))) {
-        yield toRecord(bytes, decodeStored(pair.value), keysOnly)
+      if (isReserved(bytes)) {
+        continue
+      }
+
+      const slot = keySlot(bytes)
+      const stored = decodeStored(pair.value)
+
+      if (this.holdsRecords(ownership, slot) && this.checked(bytes, slot, stored)) {
+        yield toRecord(bytes, stored, keysOnly)
       }
     }
   }
@@ -485,8 +603,11 @@ export class Owner {
       const slot = keySlot(bytes)
 
       if (slot >= start && slot <= end && !isReserved(bytes) && this.holdsRecords(ownership, slot)) {
-        const { version, tombstone } = decodeStored(pair.value)
-        yield { key: bytes, version, tombstone }
+        const stored = decodeStored(pair.value)
+
+        if (this.checked(bytes, slot, stored)) {
+          yield { key: bytes, version: stored.version, tombstone: stored.tombstone }
+        }
       }
     }
   }
@@ -497,14 +618,22 @@ export class Owner {
     const held = new Map<string, StoredRecord | undefined>()
     const reads: Array<Promise<void>> = []
 
-    for (const key of keys) {
+    keys.forEach((key, i) => {
       const name = key.toString()
 
       if (!held.has(name)) {
         held.set(name, undefined)
-        reads.push(this.readBeforeWrite(key, options).then(record => { held.set(name, record) }))
+        reads.push(this.readBeforeWrite(key, options).then(stored => {
+          // a damaged record holds nothing: any intact record is applied over it (see the class)
+          if (stored != null && !isIntact(records[i].key, stored)) {
+            this.recordDamage(records[i].key, slots[i], stored)
+            return
+          }
+
+          held.set(name, stored)
+        }))
       }
-    }
+    })
 
     await Promise.all(reads)
 
@@ -523,14 +652,16 @@ export class Owner {
 
       answers.push(undefined)
 
-      // the same version again is the same write delivered twice, unless a
-      // stored value was damaged: then the greater content wins, on every
-      // owner alike, so owners converge whichever copy they started from
+      // the same version again is the same write delivered twice. Two
+      // intact contents of one version (format 1 records, which carry no
+      // checksum, or a writer reusing a version) are ordered by content, the
+      // same on every owner, so owners converge. A damaged record never
+      // takes part: it was read as holding nothing
       if (current != null && order === 0 && compareContent(record, current) <= 0) {
         return
       }
 
-      const stored = encodeStored(record)
+      const stored = encodeStored(record, record.key)
       const after = decodeStored(stored)
       held.set(name, after)
       const change = changes.get(name)
@@ -553,8 +684,9 @@ export class Owner {
 
       await batch.commit(options)
 
-      for (const { index, before, after } of changes.values()) {
+      for (const [name, { index, before, after }] of changes) {
         this.digests.update(slots[index], records[index].key, before, after)
+        this.damaged.delete(name)
       }
     }
 
@@ -576,6 +708,7 @@ export class Owner {
   private async rebuildDigests (): Promise<void> {
     const ownership = this.init.ownership()
     this.digests.clear()
+    this.damaged.clear()
 
     if (ownership.table.replicas === 1) {
       return
@@ -587,7 +720,14 @@ export class Owner {
       const slot = keySlot(bytes)
 
       if (!isReserved(bytes) && this.holdsRecords(ownership, slot)) {
-        this.digests.update(slot, bytes, undefined, decodeStored(pair.value))
+        const stored = decodeStored(pair.value)
+
+        // a damaged record counts as absent
+        if (isIntact(bytes, stored)) {
+          this.digests.update(slot, bytes, undefined, stored)
+        } else {
+          this.recordDamage(bytes, slot, stored, false)
+        }
       }
     }
   }
@@ -626,7 +766,7 @@ export class Owner {
 
         const record = decodeStored(pair.value)
 
-        if (!record.tombstone) {
+        if (!record.tombstone && this.checked(bytes, slot, record)) {
           yield { key: pair.key, value: keysOnly ? NO_VALUE : record.value }
         }
       }
@@ -654,6 +794,16 @@ export class Owner {
       }
     }
   }
+}
+
+/** How a damaged record is answered with `markDamaged` */
+function damagedRecord (key: Uint8Array): VersionedRecord {
+  return { key, version: NO_VALUE, tombstone: false, damaged: true }
+}
+
+/** A key's name in logs and in the set of damaged keys */
+function keyName (key: Uint8Array): string {
+  return new TextDecoder().decode(key)
 }
 
 function toRecord (key: Uint8Array, held: StoredRecord, keysOnly: boolean): VersionedRecord {

@@ -122,13 +122,15 @@ interface SlotDiff {
  * The bytes exchanged grow with the difference, not with the data: a round
  * that finds nothing costs 2 KiB of digests per peer.
  *
- * A value damaged on one owner (same version, other bytes) shows because a
- * digest covers the content too: a slot whose digests differ while every
- * (key, version) agrees has its values compared, and the owners' rule for one
- * version with two contents decides: the greater content (a tombstone above
- * any value, then the value bytes) wins everywhere. All owners converge on one
- * copy; it is the good one when the damage orders below it. There is no
- * checksum in a record to tell a damaged copy from a good one, nor a vote.
+ * A record damaged on one owner fails its checksum there (see `Owner`): that
+ * owner counts it as absent, in its digests and its slot entries too, so the
+ * slot differs and the good copy is pushed to it or pulled by it like a
+ * missing record. Two intact contents of one version (format 1 records carry
+ * no checksum) show because a digest covers the content too: a slot whose
+ * digests differ while every (key, version) agrees has its values compared,
+ * and the owners' rule for one version with two contents decides: the
+ * greater content (a tombstone above any value, then the value bytes) wins
+ * everywhere, so all owners converge on one copy.
  *
  * Tombstones: a tombstone older than `tombstoneGracePeriod` is deleted once
  * every other owner of its slot was seen, in the same round, to hold it at the

@@ -36,11 +36,11 @@ const MAX_REFUSALS = 3
 /** The owner service's replica side, as the coordinator uses it for this node's share */
 export interface ReplicaOwner {
   /** The record held for `key` (tombstones included), or undefined */
-  getRecord(key: Key, options: AbortOptions & { epoch: number }): Promise<ReplicaRecord | undefined>
+  getRecord(key: Key, options: AbortOptions & { epoch: number, markDamaged?: boolean }): Promise<ReplicaRecord | undefined>
   /** Apply each record unless a newer one is held; per record, the newer record held instead, or undefined when applied */
   applyRecords(records: ReplicaRecord[], options: AbortOptions & { epoch: number }): Promise<Array<ReplicaRecord | undefined>>
   /** The records of `keys` in order, undefined where none is held */
-  recordsOf(keys: Key[], options: AbortOptions & { epoch: number }): AsyncIterable<ReplicaRecord | undefined>
+  recordsOf(keys: Key[], options: AbortOptions & { epoch: number, markDamaged?: boolean }): AsyncIterable<ReplicaRecord | undefined>
   /** Every record under `prefix` in the slots this node owns in any position */
   queryRecords(prefix: string | undefined, keysOnly: boolean, options: AbortOptions & { epoch: number }): AsyncIterable<ReplicaRecord>
 }
@@ -231,8 +231,13 @@ export class Coordinator {
           const peer = order[next++]
 
           try {
-            answers.push({ peer, records: await this.orOnSuspicion(peer, this.fetch(peer, groupKeys, epoch, slot, options), () => next < order.length, options) })
-            return
+            const records = await this.orOnSuspicion(peer, this.fetch(peer, groupKeys, epoch, slot, options), () => next < order.length, options)
+            answers.push({ peer, records })
+
+            // a damaged copy (this node's own, see Owner) is no answer: ask one owner more; read repair rewrites it
+            if (!records.some(record => record?.damaged === true)) {
+              return
+            }
           } catch (err: any) {
             if (err instanceof MovedAnswer) {
               moved ??= err
@@ -263,7 +268,7 @@ export class Coordinator {
         for (const answer of answers) {
           const record = answer.records[i]
 
-          if (record != null && (newest == null || compareVersions(record.version, newest.version) > 0)) {
+          if (record != null && record.damaged !== true && (newest == null || compareVersions(record.version, newest.version) > 0)) {
             newest = record
           }
         }
@@ -277,7 +282,7 @@ export class Coordinator {
         for (const answer of answers) {
           const record = answer.records[i]
 
-          if (record == null || compareVersions(record.version, newest.version) < 0) {
+          if (record == null || record.damaged === true || compareVersions(record.version, newest.version) < 0) {
             const entry = stale.get(answer.peer.toString()) ?? { peer: answer.peer, records: [] }
             entry.records.push(newest)
             stale.set(answer.peer.toString(), entry)
@@ -330,7 +335,7 @@ export class Coordinator {
         continue
       }
 
-      if (record != null && !record.tombstone && await accept(record.value ?? new Uint8Array(0))) {
+      if (record != null && record.damaged !== true && !record.tombstone && await accept(record.value ?? new Uint8Array(0))) {
         return record.value ?? new Uint8Array(0)
       }
     }
@@ -471,10 +476,16 @@ export class Coordinator {
     }
   }
 
-  /** Owners in the order reads ask them: this node, then owners up, then those suspected down */
+  /**
+   * Owners in the order reads ask them: this node, then owners up (those
+   * whose stream has no backlog first), then those suspected down
+   */
   private preference (owners: readonly PeerId[]): PeerId[] {
     const self = owners.filter(o => o.equals(this.init.self))
     const up = owners.filter(o => !o.equals(this.init.self) && !this.init.detector.isSuspected(o))
+      .map(o => ({ o, congested: this.congested(o) ? 1 : 0 }))
+      .sort((a, b) => a.congested - b.congested)
+      .map(({ o }) => o)
     const down = owners.filter(o => !o.equals(this.init.self) && this.init.detector.isSuspected(o))
     return [...self, ...up, ...down]
   }
@@ -494,15 +505,26 @@ export class Coordinator {
    * suspected down are not waited for (unless W needs them): they, and
    * owners that fail after the acknowledgement, get hints for the records
    * acknowledged.
+   *
+   * An owner whose stream already has a backlog (more requests waiting for
+   * room than it takes in flight) is not written to either while the other
+   * owners can make W: its write would only wait in memory behind the others,
+   * and under sustained load that backlog grows without bound. It gets a
+   * durable hint once W is met instead (handed over on its next heartbeat,
+   * one batch at a time). When W needs it after all, it is written to and
+   * waited for, as any owner.
    */
   private async replicate (owners: readonly PeerId[], w: number, records: ReplicaRecord[], epoch: number, slot: number, options: AbortOptions): Promise<Replicated> {
     const suspected = owners.filter(o => !o.equals(this.init.self) && this.init.detector.isSuspected(o))
     const targets = owners.length - suspected.length >= w ? owners.filter(o => !suspected.includes(o)) : [...owners]
     const skipped = owners.filter(o => !targets.includes(o))
+    const congested = targets.filter(o => this.congested(o))
+    // written only if W cannot be met without them
+    const deferred = targets.length - congested.length >= w ? congested : []
     const applied = new Array<number>(records.length).fill(0)
     const refusedBy = new Array<ReplicaRecord | undefined>(records.length)
     const failures = new Map<string, Error>()
-    let pending = targets.length
+    let pending = 0
     let moved: MovedAnswer | undefined
     const decided = (): boolean => moved != null || applied.every(count => count >= w || count + pending < w)
     const acked = (): boolean[] => applied.map(count => count >= w)
@@ -513,13 +535,21 @@ export class Coordinator {
 
     const result = await new Promise<Replicated>((resolve) => {
       const settle = (): void => {
+        // a record W cannot reach without the deferred owners: write to them after all
+        if (decision == null && moved == null && deferred.length > 0 && applied.some(count => count < w && count + pending < w)) {
+          for (const peer of deferred.splice(0)) {
+            write(peer)
+          }
+        }
+
         if (decision == null && decided()) {
           decision = acked()
           resolve({ acked: decision, refusedBy, failures, moved })
         }
       }
 
-      for (const peer of targets) {
+      const write = (peer: PeerId): void => {
+        pending++
         this.send(peer, records, epoch, slot, options).then(refused => {
           records.forEach((_, i) => {
             // refused for a later write of this node (a later putMany chunk
@@ -552,12 +582,32 @@ export class Coordinator {
         })
       }
 
+      for (const peer of targets) {
+        if (!deferred.includes(peer)) {
+          write(peer)
+        }
+      }
+
       settle()
     })
 
     const ackedRecords = records.filter((_, i) => result.acked[i])
-    await Promise.all([...skipped, ...failedEarly].map(async peer => this.hint(peer, ackedRecords)))
+    // deferred owners never written to (W was met without them) get hints
+    await Promise.all([...skipped, ...deferred, ...failedEarly].map(async peer => this.hint(peer, ackedRecords)))
     return result
+  }
+
+  /**
+   * The owner's stream has a backlog: more requests waiting for room than
+   * it takes in flight. This node's own share never waits on a stream.
+   */
+  private congested (peer: PeerId): boolean {
+    if (peer.equals(this.init.self)) {
+      return false
+    }
+
+    const channel = this.init.router.channel(peer)
+    return channel.backlog >= channel.maxInFlight
   }
 
   private writtenByMe (record: ReplicaRecord): boolean {
@@ -613,10 +663,10 @@ export class Coordinator {
     if (peer.equals(this.init.self)) {
       try {
         if (keys.length === 1) {
-          return [await this.init.owner.getRecord(keys[0], { signal: options.signal, epoch })]
+          return [await this.init.owner.getRecord(keys[0], { signal: options.signal, epoch, markDamaged: true })]
         }
 
-        for await (const record of this.init.owner.recordsOf(keys, { signal: options.signal, epoch })) {
+        for await (const record of this.init.owner.recordsOf(keys, { signal: options.signal, epoch, markDamaged: true })) {
           out.push(record)
         }
 

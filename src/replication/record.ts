@@ -8,16 +8,31 @@ import { createHash } from 'node:crypto'
  * | byte | meaning |
  * | --- | --- |
  * | 0 | `0xDC`, the magic |
- * | 1 | `1`, the format |
+ * | 1 | `2`, the format (`1`: no checksum, written before format 2) |
  * | 2 | flags: bit 0 = tombstone |
  * | 3 | L, the length of the version |
  * | 4 .. 4+L | the version |
- * | 4+L .. | the value (empty for a tombstone) |
+ * | 4+L .. 12+L | format 2 only: the checksum, 8 bytes big-endian |
+ * | 12+L .. | the value (empty for a tombstone) |
+ *
+ * The checksum is `recordDigest(key, record)`: the first 8 bytes of the
+ * sha256 of the key, the version, the tombstone flag and the value. It was
+ * chosen over a CRC32C because the owner computes exactly this hash for
+ * every record it writes anyway (it is the record's term in its slot's
+ * digest), so checking costs no second pass and no new code or dependency,
+ * and 64 bits of a cryptographic hash miss no realistic damage (a CRC32C
+ * would let one damaged record in 2^32 through, and a CRC is not keyed on
+ * the key unless fed it too). It also covers the key, so a record copied
+ * under another key reads as damaged. Format 1 records (no checksum) are
+ * still read, and count as intact, as they did before.
  */
 export const RECORD_MAGIC = 0xdc
-export const RECORD_FORMAT = 1
+export const RECORD_FORMAT = 2
+/** The format written before records carried a checksum */
+export const RECORD_FORMAT_UNCHECKED = 1
 const TOMBSTONE = 1
 const HEADER = 4
+const CHECKSUM = 8
 
 /** A record as held by an owner, decoded from its stored form */
 export interface StoredRecord {
@@ -26,6 +41,13 @@ export interface StoredRecord {
   tombstone: boolean
   /** Empty for a tombstone */
   value: Uint8Array
+  /** Format 2: the checksum stored with the record (absent in format 1 records) */
+  checksum?: bigint
+  /**
+   * Format 2 bytes whose header cannot be read (a length past the end, an
+   * unknown flag): damaged whatever the checksum says
+   */
+  broken?: true
 }
 
 const EMPTY = new Uint8Array(0)
@@ -65,34 +87,59 @@ export function versionClock (version: Uint8Array): bigint {
 }
 
 /**
- * The stored form of a record. A version longer than 255 bytes cannot be
- * stored (a peer ID's multihash is at most ~40 bytes).
+ * The stored form of a record: format 2, with its checksum, when `key` is
+ * given (the owner always gives it); without a key, format 1, without one,
+ * as nodes wrote before format 2 (kept for tools and tests that forge old
+ * records). A version longer than 255 bytes cannot be stored (a peer ID's
+ * multihash is at most ~40 bytes).
  */
-export function encodeStored (record: { version: Uint8Array, tombstone: boolean, value?: Uint8Array }): Uint8Array {
+export function encodeStored (record: { version: Uint8Array, tombstone: boolean, value?: Uint8Array }, key?: Uint8Array): Uint8Array {
   const version = record.version
   const value = record.tombstone ? EMPTY : record.value ?? EMPTY
+  const checksum = key == null ? 0 : CHECKSUM
 
   if (version.byteLength > 255) {
     throw new RangeError(`a version is at most 255 bytes, got ${version.byteLength}`)
   }
 
-  const stored = new Uint8Array(HEADER + version.byteLength + value.byteLength)
+  const stored = new Uint8Array(HEADER + version.byteLength + checksum + value.byteLength)
   stored[0] = RECORD_MAGIC
-  stored[1] = RECORD_FORMAT
+  stored[1] = key == null ? RECORD_FORMAT_UNCHECKED : RECORD_FORMAT
   stored[2] = record.tombstone ? TOMBSTONE : 0
   stored[3] = version.byteLength
   stored.set(version, HEADER)
-  stored.set(value, HEADER + version.byteLength)
+
+  if (key != null) {
+    new DataView(stored.buffer).setBigUint64(HEADER + version.byteLength, recordDigest(key, { version, tombstone: record.tombstone, value }))
+  }
+
+  stored.set(value, HEADER + version.byteLength + checksum)
   return stored
 }
 
 /**
  * A stored record, as views of `stored`. Bytes without a valid header are a
  * value written before its slot was replicated: a record with an empty
- * version, which any replicated write replaces.
+ * version, which any replicated write replaces. Whether a record is intact
+ * is `isIntact`'s question: decoding does not check the checksum.
  */
 export function decodeStored (stored: Uint8Array): StoredRecord {
-  if (stored.byteLength < HEADER || stored[0] !== RECORD_MAGIC || stored[1] !== RECORD_FORMAT ||
+  if (stored.byteLength >= HEADER && stored[0] === RECORD_MAGIC && stored[1] === RECORD_FORMAT) {
+    const end = HEADER + stored[3]
+
+    if ((stored[2] & ~TOMBSTONE) !== 0 || end + CHECKSUM > stored.byteLength) {
+      return { version: EMPTY, tombstone: false, value: EMPTY, broken: true }
+    }
+
+    return {
+      version: stored.subarray(HEADER, end),
+      tombstone: (stored[2] & TOMBSTONE) !== 0,
+      value: stored.subarray(end + CHECKSUM),
+      checksum: new DataView(stored.buffer, stored.byteOffset + end, CHECKSUM).getBigUint64(0)
+    }
+  }
+
+  if (stored.byteLength < HEADER || stored[0] !== RECORD_MAGIC || stored[1] !== RECORD_FORMAT_UNCHECKED ||
     (stored[2] & ~TOMBSTONE) !== 0 || HEADER + stored[3] > stored.byteLength) {
     return { version: EMPTY, tombstone: false, value: stored }
   }
@@ -104,6 +151,30 @@ export function decodeStored (stored: Uint8Array): StoredRecord {
     tombstone: (stored[2] & TOMBSTONE) !== 0,
     value: stored.subarray(end)
   }
+}
+
+/**
+ * The record stored under `key` is the one its writer stored: its checksum
+ * matches its key, version, tombstone flag and value. A format 1 record (no
+ * checksum) or a value from before replication cannot be checked and counts
+ * as intact. A tombstone's checksum covers an empty value, so a tombstone
+ * with value bytes is damaged too.
+ */
+export function isIntact (key: Uint8Array, record: StoredRecord): boolean {
+  if (record.broken === true) {
+    return false
+  }
+
+  if (record.checksum == null) {
+    return true
+  }
+
+  return (!record.tombstone || record.value.byteLength === 0) && record.checksum === recordDigest(key, record)
+}
+
+/** What a record adds to its slot's digest: its checksum when it carries one (the same hash), else `recordDigest` */
+export function recordTerm (key: Uint8Array, record: StoredRecord): bigint {
+  return record.checksum ?? recordDigest(key, record)
 }
 
 /**

@@ -3,7 +3,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { describe, it, expect } from 'vitest'
 import { Request, Response } from '../../src/pb/message.js'
 import { HybridClock } from '../../src/replication/clock.js'
-import { compareVersions, decodeStored, encodeStored, makeVersion, recordDigest, versionClock } from '../../src/replication/record.js'
+import { compareVersions, decodeStored, encodeStored, isIntact, makeVersion, recordDigest, versionClock } from '../../src/replication/record.js'
 
 const MS = 1n << 16n
 
@@ -119,9 +119,34 @@ describe('stored records', () => {
   })
 
   it('read bytes without a header as an unversioned value, older than any version', () => {
-    for (const bytes of [new Uint8Array(0), new Uint8Array([0xdc, 1, 0]), new Uint8Array([0xdc, 2, 0, 0]), new Uint8Array([0xdc, 1, 4, 0]), new Uint8Array([0xdc, 1, 0, 9, 1]), new Uint8Array([1, 2, 3, 4, 5])]) {
+    for (const bytes of [new Uint8Array(0), new Uint8Array([0xdc, 1, 0]), new Uint8Array([0xdc, 3, 0, 0]), new Uint8Array([0xdc, 1, 4, 0]), new Uint8Array([0xdc, 1, 0, 9, 1]), new Uint8Array([1, 2, 3, 4, 5])]) {
       expect(decodeStored(bytes)).toEqual({ version: new Uint8Array(0), tombstone: false, value: bytes })
     }
+  })
+
+  it('with the key: format 2, whose checksum tells an intact record from a damaged one', () => {
+    const key = new TextEncoder().encode('/k')
+    const value = new TextEncoder().encode('hello')
+    const stored = encodeStored({ version, tombstone: false, value }, key)
+
+    expect([...stored.subarray(0, 4)]).toEqual([0xdc, 2, 0, version.byteLength])
+    const record = decodeStored(stored)
+    expect(record).toMatchObject({ version, tombstone: false, value })
+    expect(isIntact(key, record)).toBe(true)
+    expect(record.checksum).toBe(recordDigest(key, { version, tombstone: false, value }))
+
+    // a value byte, a version byte, the flag: each one changed is damage; so is another key
+    for (const at of [stored.byteLength - 1, 4, 2]) {
+      const damaged = stored.slice()
+      damaged[at] ^= 1
+      expect(isIntact(key, decodeStored(damaged))).toBe(false)
+    }
+
+    expect(isIntact(new TextEncoder().encode('/other'), record)).toBe(false)
+    // too short for its checksum: damaged, not a value from before replication
+    expect(isIntact(key, decodeStored(stored.subarray(0, 4 + version.byteLength + 3)))).toBe(false)
+    // format 1 records carry no checksum: intact, as before
+    expect(isIntact(key, decodeStored(encodeStored({ version, tombstone: false, value })))).toBe(true)
   })
 
   it('refuse a version longer than 255 bytes', () => {

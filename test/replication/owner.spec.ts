@@ -145,11 +145,11 @@ describe('replica owner over the wire (N=2 of 3, LevelDB children)', () => {
     expect(plain(got.record?.version)).toEqual(v2)
     expect(got.record?.tombstone).toBe(false)
 
-    // one child write holds header, version and value together
+    // one child write holds header, version, checksum (format 2, 8 bytes) and value together
     const stored = await target.local.get(key)
-    expect([...stored.subarray(0, 4)]).toEqual([0xdc, 1, 0, v2.byteLength])
+    expect([...stored.subarray(0, 4)]).toEqual([0xdc, 2, 0, v2.byteLength])
     expect(plain(stored.subarray(4, 4 + v2.byteLength))).toEqual(v2)
-    expect(dec.decode(stored.subarray(4 + v2.byteLength))).toBe('two')
+    expect(dec.decode(stored.subarray(4 + v2.byteLength + 8))).toBe('two')
   })
 
   it('applies the records of one request in order and answers only the refused ones', async () => {
