@@ -137,6 +137,16 @@ export class PeerChannel {
     this.waiters = []
   }
 
+  /** Requests waiting to be written: for room among those in flight, or for the stream to open */
+  get backlog (): number {
+    return this.waiters.length
+  }
+
+  /** Requests the owner takes in flight on this stream before the next waits */
+  get maxInFlight (): number {
+    return this.init.limits.maxInFlightPerStream
+  }
+
   /**
    * Send a request and wait for its single answer. Non-OK statuses are
    * returned, not thrown: the router decides what they mean.
@@ -458,15 +468,24 @@ export class PeerChannel {
       return
     }
 
-    this.opening = this.dial(slot)
-      .then(() => {
-        this.wakeWaiters()
-      }, (err: Error) => {
-        this.failWaiters(err)
-      })
-      .finally(() => {
+    // cleared before the waiters are woken: a stream that closed while the
+    // dial was finishing must be able to start the next dial from there, or
+    // the requests waiting for it would wait forever
+    const opening = this.dial(slot)
+    this.opening = opening
+    opening.then(() => {
+      if (this.opening === opening) {
         this.opening = undefined
-      })
+      }
+
+      this.wakeWaiters()
+    }, (err: Error) => {
+      if (this.opening === opening) {
+        this.opening = undefined
+      }
+
+      this.failWaiters(err)
+    })
   }
 
   private async dial (slot?: number): Promise<void> {
