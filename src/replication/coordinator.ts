@@ -476,10 +476,16 @@ export class Coordinator {
     }
   }
 
-  /** Owners in the order reads ask them: this node, then owners up, then those suspected down */
+  /**
+   * Owners in the order reads ask them: this node, then owners up (those
+   * whose stream has no backlog first), then those suspected down
+   */
   private preference (owners: readonly PeerId[]): PeerId[] {
     const self = owners.filter(o => o.equals(this.init.self))
     const up = owners.filter(o => !o.equals(this.init.self) && !this.init.detector.isSuspected(o))
+      .map(o => ({ o, congested: this.congested(o) ? 1 : 0 }))
+      .sort((a, b) => a.congested - b.congested)
+      .map(({ o }) => o)
     const down = owners.filter(o => !o.equals(this.init.self) && this.init.detector.isSuspected(o))
     return [...self, ...up, ...down]
   }
@@ -499,15 +505,30 @@ export class Coordinator {
    * suspected down are not waited for (unless W needs them): they, and
    * owners that fail after the acknowledgement, get hints for the records
    * acknowledged.
+   *
+   * An owner whose stream already has a backlog (more requests waiting for
+   * room than it takes in flight) is not written to either while the other
+   * owners can make W: its write would only wait in memory behind the others,
+   * and under sustained load that backlog grows without bound. It gets a
+   * durable hint once W is met instead (handed over on its next heartbeat,
+   * one batch at a time). When W needs it after all, it is written to and
+   * waited for, as any owner.
    */
   private async replicate (owners: readonly PeerId[], w: number, records: ReplicaRecord[], epoch: number, slot: number, options: AbortOptions): Promise<Replicated> {
     const suspected = owners.filter(o => !o.equals(this.init.self) && this.init.detector.isSuspected(o))
     const targets = owners.length - suspected.length >= w ? owners.filter(o => !suspected.includes(o)) : [...owners]
     const skipped = owners.filter(o => !targets.includes(o))
+    // the most backlogged first: as many deferred as leave W owners to write to
+    const congested = targets.filter(o => this.congested(o))
+      .map(o => ({ o, backlog: this.init.router.channel(o).backlog }))
+      .sort((a, b) => b.backlog - a.backlog)
+      .map(({ o }) => o)
+    // written only if W cannot be met without them
+    const deferred = congested.slice(0, Math.max(0, targets.length - w))
     const applied = new Array<number>(records.length).fill(0)
     const refusedBy = new Array<ReplicaRecord | undefined>(records.length)
     const failures = new Map<string, Error>()
-    let pending = targets.length
+    let pending = 0
     let moved: MovedAnswer | undefined
     const decided = (): boolean => moved != null || applied.every(count => count >= w || count + pending < w)
     const acked = (): boolean[] => applied.map(count => count >= w)
@@ -518,13 +539,21 @@ export class Coordinator {
 
     const result = await new Promise<Replicated>((resolve) => {
       const settle = (): void => {
+        // a record W cannot reach without the deferred owners: write to them after all
+        if (decision == null && moved == null && deferred.length > 0 && applied.some(count => count < w && count + pending < w)) {
+          for (const peer of deferred.splice(0)) {
+            write(peer)
+          }
+        }
+
         if (decision == null && decided()) {
           decision = acked()
           resolve({ acked: decision, refusedBy, failures, moved })
         }
       }
 
-      for (const peer of targets) {
+      const write = (peer: PeerId): void => {
+        pending++
         this.send(peer, records, epoch, slot, options).then(refused => {
           records.forEach((_, i) => {
             // refused for a later write of this node (a later putMany chunk
@@ -557,12 +586,32 @@ export class Coordinator {
         })
       }
 
+      for (const peer of targets) {
+        if (!deferred.includes(peer)) {
+          write(peer)
+        }
+      }
+
       settle()
     })
 
     const ackedRecords = records.filter((_, i) => result.acked[i])
-    await Promise.all([...skipped, ...failedEarly].map(async peer => this.hint(peer, ackedRecords)))
+    // deferred owners never written to (W was met without them) get hints
+    await Promise.all([...skipped, ...deferred, ...failedEarly].map(async peer => this.hint(peer, ackedRecords)))
     return result
+  }
+
+  /**
+   * The owner's stream has a backlog: more requests waiting for room than
+   * it takes in flight. This node's own share never waits on a stream.
+   */
+  private congested (peer: PeerId): boolean {
+    if (peer.equals(this.init.self)) {
+      return false
+    }
+
+    const channel = this.init.router.channel(peer)
+    return channel.backlog >= channel.maxInFlight
   }
 
   private writtenByMe (record: ReplicaRecord): boolean {
