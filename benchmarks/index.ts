@@ -15,7 +15,7 @@
  * Flags:
  *   --runs N         recorded rounds (default 5; the kad-dht phase uses min(N, 3))
  *   --quick          fewer operations per round (a smoke run, figures noisier)
- *   --only a,b       phases to run: main, dht, scale, repair (default all)
+ *   --only a,b       phases to run: main, dht, scale, repair, replication (default all)
  *   --out FILE       JSON output (default benchmarks/results/latest.json)
  *   --tsx            run the TypeScript as is (slower: see lib/compiled.ts)
  *
@@ -33,6 +33,7 @@ import { machineCpu, machineInfo } from './lib/machine.js'
 import { benchKeys, benchPairs, concurrent, payloadBytes, randomValues, sequential, until } from './lib/measure.js'
 import { EchoClient, bulkSend } from './lib/raw.js'
 import { repairPhase } from './lib/repair.js'
+import { REPLICATION_RATIOS, replicationPhase } from './lib/replication.js'
 import { fmt, markdownTable, spread } from './lib/stats.js'
 import { now } from './lib/stats.js'
 import type { BenchCluster } from './lib/harness.js'
@@ -48,7 +49,7 @@ const flag = (name: string): string | undefined => {
 }
 const QUICK = argv.includes('--quick')
 const RUNS = Number(flag('--runs') ?? (QUICK ? 3 : 5))
-const PHASES = new Set((flag('--only') ?? 'main,dht,scale,repair').split(','))
+const PHASES = new Set((flag('--only') ?? 'main,dht,scale,repair,replication').split(','))
 const RESULTS_DIR = `${benchmarksDir()}results/`
 const OUT = flag('--out') ?? `${RESULTS_DIR}latest.json`
 
@@ -391,7 +392,8 @@ const RATIOS: RatioDef[] = [
   { spec: '-', what: `ceiling: raw echo / kad-dht get, ${DHT_CONCURRENCY} in flight`, num: `echo.c${DHT_CONCURRENCY}.ops`, den: `dht.get.c${DHT_CONCURRENCY}.ops`, kind: 'min', bar: 50 },
   { spec: 'B', what: '9-node get p50 / 3-node get p50', num: 'scale9.get.seq.p50', den: 'scale3.get.seq.p50', kind: 'max', bar: 1.1 },
   { spec: '-', what: 'control: raw echo p50, 9 processes / 3 processes', num: 'scale9.echo.seq.p50', den: 'scale3.echo.seq.p50', kind: 'max', bar: 1.1 },
-  { spec: '-', what: '9-node / 3-node get p50, net of the control', num: 'scale9.get.seq.p50', den: 'scale3.get.seq.p50', kind: 'max', bar: 1.1, per: { num: 'scale9.echo.seq.p50', den: 'scale3.echo.seq.p50' } }
+  { spec: '-', what: '9-node / 3-node get p50, net of the control', num: 'scale9.get.seq.p50', den: 'scale3.get.seq.p50', kind: 'max', bar: 1.1, per: { num: 'scale9.echo.seq.p50', den: 'scale3.echo.seq.p50' } },
+  ...REPLICATION_RATIOS
 ]
 
 function unitValue (value: number, unit: string): string {
@@ -507,6 +509,8 @@ if (exitCode != null) {
     if (PHASES.has('repair')) {
       await repairPhase(QUICK ? 1 : Math.min(RUNS, 2), record, log)
     }
+
+    if (PHASES.has('replication')) await replicationPhase(QUICK ? 1 : Math.min(RUNS, 3), SEQ_OPS, C64_OPS, record, log)
 
     report(startedAt, (now() - t0) / 1000)
   } catch (err) {
