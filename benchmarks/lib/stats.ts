@@ -26,8 +26,9 @@ export interface Spread {
   runs: number[]
 }
 
+/** Rounds whose measurement failed are recorded as NaN and left out */
 export function spread (values: number[]): Spread {
-  const sorted = [...values].sort((a, b) => a - b)
+  const sorted = values.filter(v => Number.isFinite(v)).sort((a, b) => a - b)
   const mid = sorted.length >> 1
   const median = sorted.length === 0
     ? NaN
