@@ -136,7 +136,9 @@ export async function replicationPhase (runs: number, seqOps: number, c64Ops: nu
         rec(`${tag}.putMany.keys`, 'keys/s', `${label} putMany of ${fmt(PUT_MANY_KEYS)} keys of 256 B`, PUT_MANY_KEYS / ((now() - t0) / 1000))
       }
 
-      log(`  replication round ${round}${round === 0 ? ' (warm-up)' : ''}: ${fmt((now() - t) / 1000)} s`)
+      // writes an owner missed (suspected, failed, or deferred by the backlog bound) and not handed over yet
+      const hints = n3.store.status().peers.map(p => `${p.peer.slice(-6)}: ${p.hints}`).join(', ')
+      log(`  replication round ${round}${round === 0 ? ' (warm-up)' : ''}: ${fmt((now() - t) / 1000)} s; hints the N=3 caller holds: ${hints}`)
     }
 
     // one node of the N=3 cluster killed during a run of quorum gets
