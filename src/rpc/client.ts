@@ -434,7 +434,9 @@ export class PeerChannel {
    * there is room can be written in place (see `setId`)
    */
   private encode (req: Partial<Request>): Uint8Array {
-    const body = Request.encode({ ...req, id: req.id ?? ID_PLACEHOLDER })
+    // no copy of the request per call: a request object is the caller's to reuse, and an id already set stays
+    req.id ??= ID_PLACEHOLDER
+    const body = Request.encode(req)
 
     if (body.byteLength > this.init.limits.maxMessageSize) {
       throw new TooLargeError(`A ${req.type} request of ${body.byteLength} bytes exceeds the maximum message size of ${this.init.limits.maxMessageSize} bytes; nothing was sent`)
@@ -512,8 +514,15 @@ export class PeerChannel {
       throw this.closedWith
     }
 
+    if (stream.status !== 'open') {
+      // reset by the owner before we could listen: no close event will come
+      throw new UnavailableError(`Could not reach peer ${this.peerString}${slot != null ? ` (owner of slot ${slot})` : ''}: the stream was ${stream.status} as it opened`, { peer: this.peerString, slot })
+    }
+
     const onError = (err: Error): void => {
       this.log.error('stream failed - %e', err)
+      // a stream that is already gone sends no close event: end it here
+      this.onStreamEnd(stream, err)
       stream.abort(err)
     }
 

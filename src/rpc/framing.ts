@@ -21,7 +21,8 @@ export class FrameWriter {
   private frames: number
   private scheduled: boolean
   private draining: boolean
-  private failed: boolean
+  /** Failed or closed: nothing more is written */
+  private closed: boolean
   private ending: boolean
   private readonly progress: Set<() => void>
 
@@ -32,7 +33,7 @@ export class FrameWriter {
     this.frames = 0
     this.scheduled = false
     this.draining = false
-    this.failed = false
+    this.closed = false
     this.ending = false
     this.progress = new Set()
 
@@ -62,7 +63,7 @@ export class FrameWriter {
    * stream: answers queued just before are not lost to the close
    */
   end (): void {
-    if (this.ending || this.failed) {
+    if (this.ending || this.closed) {
       return
     }
 
@@ -71,7 +72,7 @@ export class FrameWriter {
   }
 
   write (body: Uint8Array): void {
-    if (this.failed || this.ending) {
+    if (this.closed || this.ending) {
       return
     }
 
@@ -92,11 +93,11 @@ export class FrameWriter {
   }
 
   private closeIfFlushed (): void {
-    if (!this.ending || this.failed || this.scheduled || this.draining || this.pending.byteLength > 0) {
+    if (!this.ending || this.closed || this.scheduled || this.draining || this.pending.byteLength > 0) {
       return
     }
 
-    this.failed = true
+    this.closed = true
     this.stream.close().catch((err: Error) => {
       this.stream.abort(err)
     })
@@ -105,7 +106,7 @@ export class FrameWriter {
   private readonly flush = (): void => {
     this.scheduled = false
 
-    if (this.draining || this.failed || this.pending.byteLength === 0) {
+    if (this.draining || this.closed || this.pending.byteLength === 0) {
       this.closeIfFlushed()
       return
     }
@@ -145,11 +146,11 @@ export class FrameWriter {
   }
 
   private fail (err: Error): void {
-    if (this.failed) {
+    if (this.closed) {
       return
     }
 
-    this.failed = true
+    this.closed = true
     this.pending = new Uint8ArrayList()
     this.frames = 0
     this.onError(err)

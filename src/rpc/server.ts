@@ -193,6 +193,7 @@ class InboundSession {
   private readonly waiting: Work[]
   private paused: boolean
   private stalledTimer?: ReturnType<typeof setTimeout>
+  private readonly onClose: () => void
 
   constructor (init: RpcServerInit, stream: Stream, remote: PeerId, onClose: () => void) {
     this.init = init
@@ -219,11 +220,14 @@ class InboundSession {
       this.abort(badRequest(err.message))
     })
 
-    stream.addEventListener('close', () => {
-      this.controller.abort(new Error('stream closed'))
+    this.onClose = () => {
       clearTimeout(this.stalledTimer)
       this.waiting.length = 0
       onClose()
+    }
+    stream.addEventListener('close', () => {
+      this.controller.abort(new Error('stream closed'))
+      this.onClose()
     })
     stream.addEventListener('remoteCloseWrite', () => {
       // the caller sends no more requests; finish what is in flight, then close
@@ -234,6 +238,8 @@ class InboundSession {
   abort (err: Error): void {
     this.controller.abort(err)
     this.stream.abort(err)
+    // a stream already gone sends no close event: stop tracking it here too
+    this.onClose()
   }
 
   /** Returns false to stop decoding until the caller is back within the limits */

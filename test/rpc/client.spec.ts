@@ -6,6 +6,7 @@
 import { defaultLogger } from '@libp2p/logger'
 import { Key } from 'interface-datastore'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { PROTOCOL } from '../../src/index.js'
 import { Request, Response } from '../../src/pb/message.js'
 import { RpcClient } from '../../src/rpc/client.js'
 import { streamLimits } from '../../src/rpc/limits.js'
@@ -103,6 +104,30 @@ describe('rpc client channel', () => {
       expect(new TextDecoder().decode(await owner.local.get(new Key('/order/k')))).toBe('v599')
     } finally {
       rpc.close(new Error('test over'))
+    }
+  })
+
+  it('fails every request to an owner that resets each stream as it opens; none waits forever', async () => {
+    // an owner that takes the protocol and drops every stream at once: the
+    // requests waiting for a stream must fail, whenever the stream dies
+    const rude = await createNode()
+    await rude.handle(PROTOCOL, (stream) => {
+      stream.abort(new Error('go away'))
+    })
+    await caller.peerStore.merge(rude.peerId, { multiaddrs: rude.getMultiaddrs() })
+    const rpc = client()
+
+    try {
+      const channel = rpc.channel(rude.peerId)
+      const results = await Promise.allSettled(Array.from({ length: 300 }, async (_, i) => channel.call(get(`/rude/${i}`))))
+
+      expect(results.every(r => r.status === 'rejected')).toBe(true)
+      expect(new Set(results.map(r => r.status === 'rejected' ? r.reason.name : ''))).toEqual(new Set(['UnavailableError']))
+      // failed by the reset itself, not by waiting out requestTimeout for answers that cannot come
+      expect(results.filter(r => r.status === 'rejected' && /did not answer/.test(r.reason.message))).toEqual([])
+    } finally {
+      rpc.close(new Error('test over'))
+      await rude.stop()
     }
   })
 
