@@ -17,6 +17,7 @@ import { MemoryDatastore } from 'datastore-core'
 import { createLibp2p } from 'libp2p'
 import { ClusterDatastore, SlotTable } from '../../src/index.js'
 import { CHILD_ENV, dhtOptions } from './node-process.js'
+import { CommandChannel } from './ipc.js'
 import { handleRawProtocols } from './raw.js'
 import type { ClusterDatastoreOptions } from '../../src/index.js'
 import type { ChildProcess } from 'node:child_process'
@@ -34,28 +35,11 @@ export class NodeProcess {
   readonly child: ChildProcess
   peerId!: PeerId
   addrs: string[] = []
-  private nextId = 0
-  private readonly waiting = new Map<number, { resolve(v: any): void, reject(e: Error): void }>()
+  private readonly commands: CommandChannel
 
   private constructor (child: ChildProcess) {
     this.child = child
-    child.on('message', (msg: { id?: number, result?: unknown, error?: string }) => {
-      if (msg.id == null) return
-      const w = this.waiting.get(msg.id)
-      this.waiting.delete(msg.id)
-
-      if (msg.error != null) {
-        w?.reject(new Error(`node process ${child.pid}: ${msg.error}`))
-      } else {
-        w?.resolve(msg.result)
-      }
-    })
-    child.on('exit', (code) => {
-      for (const w of this.waiting.values()) {
-        w.reject(new Error(`node process ${child.pid} exited with ${code}`))
-      }
-      this.waiting.clear()
-    })
+    this.commands = new CommandChannel(child, () => `node process ${child.pid}`)
   }
 
   /**
@@ -77,16 +61,7 @@ export class NodeProcess {
     })
     const node = new NodeProcess(child)
 
-    await new Promise<void>((resolve, reject) => {
-      const onMessage = (msg: any): void => {
-        if (msg?.ready === true) {
-          child.off('message', onMessage)
-          resolve()
-        }
-      }
-      child.on('message', onMessage)
-      child.once('exit', code => { reject(new Error(`node process exited with ${code} before it was ready`)) })
-    })
+    await node.commands.ready
 
     const { peerId, addrs } = await node.call('init', init)
     node.peerId = peerIdFromString(peerId)
@@ -102,11 +77,7 @@ export class NodeProcess {
   async call (cmd: 'profile-start'): Promise<null>
   async call (cmd: 'profile-stop', args: { path: string }): Promise<null>
   async call (cmd: string, args?: unknown): Promise<any> {
-    const id = this.nextId++
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject })
-      this.child.send({ id, cmd, args })
-    })
+    return this.commands.call(cmd, args)
   }
 
   async stop (): Promise<void> {

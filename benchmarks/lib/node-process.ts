@@ -22,8 +22,10 @@ import { Key } from 'interface-datastore'
 import { createLibp2p } from 'libp2p'
 import { ClusterDatastore, keySlot } from '../../src/index.js'
 import { applyExperiments } from './experiments.js'
+import { serveCommands } from './ipc.js'
 import { syscalls } from './machine.js'
 import { handleRawProtocols } from './raw.js'
+import type { Commands } from './ipc.js'
 import type { SlotTableJSON } from '../../src/index.js'
 import type { Libp2p } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
@@ -100,7 +102,7 @@ async function main (): Promise<void> {
   let populated = 0
   let profiler: Session | undefined
 
-  const commands: Record<string, (args: any) => Promise<unknown>> = {
+  const commands: Commands = {
     init: async (args: NodeInit) => {
       libp2p = await createBenchNode(args)
       return { peerId: libp2p.peerId.toString(), addrs: libp2p.getMultiaddrs().map(ma => ma.toString()) }
@@ -175,24 +177,7 @@ async function main (): Promise<void> {
     }
   }
 
-  process.on('message', (msg: { id: number, cmd: string, args: unknown }) => {
-    const command = commands[msg.cmd]
-
-    if (command == null) {
-      process.send?.({ id: msg.id, error: `unknown command ${msg.cmd}` })
-      return
-    }
-
-    command(msg.args).then(result => {
-      process.send?.({ id: msg.id, result })
-    }, (err: Error) => {
-      process.send?.({ id: msg.id, error: err.stack ?? err.message })
-    })
-  })
-
-  // the parent died: do not linger
-  process.on('disconnect', () => process.exit(0))
-  process.send?.({ ready: true })
+  serveCommands(commands)
 }
 
 /** Set by the harness in the environment of the processes it forks */

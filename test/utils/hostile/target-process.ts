@@ -6,6 +6,7 @@
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { CommandChannel } from '../../../benchmarks/lib/ipc.js'
 import type { TargetMemory, TargetPopulate, TargetStart } from './target.js'
 import type { PeerId } from '@libp2p/interface'
 import type { ChildProcess } from 'node:child_process'
@@ -24,23 +25,12 @@ export class TargetProcess {
   addrs: string[] = []
   /** The last lines the target wrote to stderr, for failure messages */
   private stderr = ''
-  private nextId = 0
-  private readonly waiting = new Map<number, { resolve(v: any): void, reject(e: Error): void }>()
+  private readonly commands: CommandChannel
   exit?: { code: number | null, signal: NodeJS.Signals | null }
 
   private constructor (child: ChildProcess) {
     this.child = child
-    child.on('message', (msg: { id?: number, result?: unknown, error?: string }) => {
-      if (msg.id == null) return
-      const w = this.waiting.get(msg.id)
-      this.waiting.delete(msg.id)
-
-      if (msg.error != null) {
-        w?.reject(new Error(`target process ${child.pid}: ${msg.error}`))
-      } else {
-        w?.resolve(msg.result)
-      }
-    })
+    this.commands = new CommandChannel(child, () => `target process ${child.pid}${this.exit == null ? '' : ` (its stderr ended with:\n${this.stderr})`}`)
     child.stderr?.on('data', (chunk: Buffer) => {
       process.stderr.write(chunk)
       this.stderr = (this.stderr + chunk.toString()).slice(-8000)
@@ -48,14 +38,9 @@ export class TargetProcess {
     child.stdout?.on('data', (chunk: Buffer) => {
       process.stdout.write(chunk)
     })
-    child.on('exit', (code, signal) => {
+    // before the command channel's own exit listener, so its errors carry the stderr
+    child.prependListener('exit', (code, signal) => {
       this.exit = { code, signal }
-
-      for (const w of this.waiting.values()) {
-        w.reject(new Error(`target process ${child.pid} exited (code ${code}, signal ${signal}); its stderr ended with:\n${this.stderr}`))
-      }
-
-      this.waiting.clear()
     })
   }
 
@@ -73,15 +58,8 @@ export class TargetProcess {
     })
     const target = new TargetProcess(child)
 
-    await new Promise<void>((resolve, reject) => {
-      const onMessage = (msg: any): void => {
-        if (msg?.ready === true) {
-          child.off('message', onMessage)
-          resolve()
-        }
-      }
-      child.on('message', onMessage)
-      child.once('exit', code => { reject(new Error(`target process exited with ${code} before it was ready:\n${target.stderr}`)) })
+    await target.commands.ready.catch((err: Error) => {
+      throw new Error(`${err.message}:\n${target.stderr}`)
     })
 
     const { peerId, addrs } = await target.call('init')
@@ -110,11 +88,7 @@ export class TargetProcess {
       throw new Error(`target process ${this.describeExit()}`)
     }
 
-    const id = this.nextId++
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject })
-      this.child.send({ id, cmd, args })
-    })
+    return this.commands.call(cmd, args)
   }
 
   async memory (): Promise<TargetMemory> {

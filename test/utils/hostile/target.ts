@@ -27,7 +27,9 @@ import { yamux } from '@libp2p/yamux'
 import { MemoryDatastore } from 'datastore-core'
 import { Key } from 'interface-datastore'
 import { createLibp2p } from 'libp2p'
+import { serveCommands } from '../../../benchmarks/lib/ipc.js'
 import { ClusterDatastore } from '../../../src/index.js'
+import type { Commands } from '../../../benchmarks/lib/ipc.js'
 import type { ClusterDatastoreOptions, SlotTableJSON } from '../../../src/index.js'
 import type { Libp2p } from '@libp2p/interface'
 
@@ -80,7 +82,7 @@ function gc (): void {
   collect()
 }
 
-const commands: Record<string, (args: any) => Promise<unknown>> = {
+const commands: Commands = {
   init: async () => {
     libp2p = await createLibp2p({
       addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
@@ -129,21 +131,4 @@ const commands: Record<string, (args: any) => Promise<unknown>> = {
   }
 }
 
-process.on('message', (msg: { id: number, cmd: string, args: unknown }) => {
-  const command = commands[msg.cmd]
-
-  if (command == null) {
-    process.send?.({ id: msg.id, error: `unknown command ${msg.cmd}` })
-    return
-  }
-
-  command(msg.args).then(result => {
-    process.send?.({ id: msg.id, result })
-  }, (err: Error) => {
-    process.send?.({ id: msg.id, error: err.stack ?? err.message })
-  })
-})
-
-// the test process is gone: do not linger
-process.on('disconnect', () => process.exit(0))
-process.send?.({ ready: true })
+serveCommands(commands)
