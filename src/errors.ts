@@ -123,6 +123,40 @@ export class ProtocolError extends ClusterError {
 }
 
 /**
+ * A signed slot table was refused: it is not a signed envelope of this
+ * protocol (unsigned, another domain or payload type), its signature does not
+ * verify, or it was not signed by the cluster's admin key. Nothing changed.
+ */
+export class TableSignatureError extends ClusterError {
+  static override name = 'TableSignatureError'
+  override name = TableSignatureError.name
+}
+
+/**
+ * Two different slot tables with one epoch: the node keeps the one it has.
+ * Only an operator who signed two tables with the same epoch can cause it;
+ * sign the intended table again with a higher epoch.
+ */
+export class TableConflictError extends ClusterError {
+  static override name = 'TableConflictError'
+  override name = TableConflictError.name
+
+  /** The epoch both tables carry */
+  readonly epoch?: number
+  /** Hash (sha256 of the table's bytes, hex) of the table kept */
+  readonly ours?: string
+  /** Hash of the table refused */
+  readonly theirs?: string
+
+  constructor (message: string, init: { epoch?: number, ours?: string, theirs?: string } = {}) {
+    super(message)
+    this.epoch = init.epoch
+    this.ours = init.ours
+    this.theirs = init.theirs
+  }
+}
+
+/**
  * One or more owners failed during a fan-out (query, many-key operations).
  * `errors` holds each owner's error; the message names the peers.
  */

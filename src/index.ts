@@ -47,11 +47,13 @@
  */
 
 import type { Consistency } from './replication/consistency.js'
-import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Libp2p, PeerId, PublicKey } from '@libp2p/interface'
 
 export { ClusterDatastore } from './datastore/cluster-datastore.js'
 export { SlotTable } from './slots/table.js'
-export type { SlotRange, SlotPeer, SlotPeerInit, SlotTableJSON, SlotRangeInit, SlotTableInit, EvenSlotTableOptions } from './slots/table.js'
+export type { SlotRange, SlotPeer, SlotPeerInit, SlotClient, SlotClientInit, SlotTableJSON, SlotRangeInit, SlotTableInit, EvenSlotTableOptions } from './slots/table.js'
+export { signTable, openSignedTable, isSignedSlotTable, SLOT_TABLE_DOMAIN, SLOT_TABLE_CODEC } from './membership/signed-table.js'
+export type { SignedSlotTable } from './membership/signed-table.js'
 export { keySlot, crc16 } from './slots/hash.js'
 export { ClusterBlockstore, blockKey, blockCid, DEFAULT_BLOCKS_PREFIX } from './blockstore.js'
 export type { ClusterBlockstoreInit } from './blockstore.js'
@@ -66,7 +68,8 @@ export type { ClusterStatus, PeerStatus } from './datastore/cluster-datastore.js
 export { RESERVED_NAMESPACE } from './owner/keys.js'
 export {
   ClusterError, ClusterAggregateError, PartialWriteError, InvalidParametersError, InvalidSlotTableError, NotStartedError, UnavailableError,
-  UnauthorizedError, TooLargeError, BadRequestError, MovedError, InternalError, ProtocolError, NotFoundError
+  UnauthorizedError, TooLargeError, BadRequestError, MovedError, InternalError, ProtocolError, NotFoundError,
+  TableSignatureError, TableConflictError
 } from './errors.js'
 
 /**
@@ -90,13 +93,29 @@ export interface ClusterClient {
  */
 export interface ClusterDatastoreOptions {
   /**
-   * Peers outside the slot table allowed to call this node's data protocol.
-   * Members of the table are always allowed; everyone else is answered
-   * UNAUTHORIZED and nothing is read or written.
+   * Peers outside the slot table allowed to call this node's data protocol,
+   * besides the table's own `clients`. Members of the table are always
+   * allowed; everyone else is answered UNAUTHORIZED and nothing is read or
+   * written. Only for stores without `adminKey`: with one, clients belong in
+   * the signed table (giving both is an `InvalidParametersError`).
    *
    * @default []
    */
   clients?: Array<PeerId | string | ClusterClient>
+
+  /**
+   * The cluster's admin public key (or its protobuf encoding in base64).
+   * With it, the slot table changes only by tables signed by this key
+   * ({@link signTable}) with a higher epoch, from any peer allowed to call
+   * (the signature, not the sender, is trusted); the latest is persisted in
+   * the local store under `/.cluster/table`, so a restart does not roll it
+   * back. Two different tables with one epoch are refused
+   * (`TableConflictError`). Without it, no table from the network is ever
+   * adopted: the table is the one given to the constructor.
+   *
+   * @default undefined
+   */
+  adminKey?: PublicKey | string
 
   /**
    * Milliseconds an owner has to accept a stream and answer a request (or, in

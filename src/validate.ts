@@ -1,4 +1,6 @@
+import { publicKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import {
   DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_OUTBOUND_STREAMS, DEFAULT_MAX_REDIRECTS,
   DEFAULT_REQUEST_TIMEOUT, DEFAULT_STREAM_WINDOW, DEFAULT_MAX_IN_FLIGHT_PER_STREAM, DEFAULT_MAX_IN_FLIGHT_BYTES,
@@ -10,6 +12,8 @@ import { DEFAULT_CONSISTENCY, consistencyOf } from './replication/consistency.js
 import type { ResolvedOptions } from './datastore/cluster-datastore.js'
 import type { ClusterDatastoreOptions } from './index.js'
 import type { Access } from './rpc/server.js'
+import type { SlotTable } from './slots/table.js'
+import type { PublicKey } from '@libp2p/interface'
 import type { Key } from 'interface-datastore'
 
 /** Room for the request's other fields around a key and value */
@@ -94,6 +98,52 @@ export function parseClients (clients: ClusterDatastoreOptions['clients']): Map<
 
     out.set(id, entry.readOnly === true ? 'read-only' : 'client')
   })
+
+  return out
+}
+
+/**
+ * `options.adminKey`: a public key, or its protobuf encoding in base64
+ *
+ * @throws {InvalidParametersError} if it is neither, or `options.clients` is given too
+ */
+export function parseAdminKey (options: ClusterDatastoreOptions): PublicKey | undefined {
+  const value = options.adminKey
+
+  if (value == null) {
+    return undefined
+  }
+
+  if (options.clients != null) {
+    throw new InvalidParametersError('options.clients and options.adminKey were both given: with an admin key the allowed clients belong in the signed slot table (SlotTable clients), so that they change everywhere at once; remove options.clients')
+  }
+
+  if (typeof value === 'string') {
+    try {
+      return publicKeyFromProtobuf(uint8ArrayFromString(value.trim().replace(/=+$/, ''), 'base64'))
+    } catch (err: any) {
+      throw new InvalidParametersError(`options.adminKey is not a base64 protobuf public key: ${err.message}`)
+    }
+  }
+
+  if (typeof value !== 'object' || typeof (value as any).verify !== 'function' || typeof (value as any).equals !== 'function' || (value as any).raw == null) {
+    throw new InvalidParametersError(`options.adminKey must be a libp2p PublicKey or its base64 protobuf encoding, got ${describe(value)}`)
+  }
+
+  return value
+}
+
+/** Who may call under `table`: its clients, and those of `options.clients` (stores without an admin key) */
+export function clientAccess (table: SlotTable, fromOptions: Map<string, Access>): Map<string, Access> {
+  if (table.clients.length === 0) {
+    return fromOptions
+  }
+
+  const out = new Map(fromOptions)
+
+  for (const client of table.clients) {
+    out.set(client.id.toString(), client.readOnly ? 'read-only' : 'client')
+  }
 
   return out
 }

@@ -53,7 +53,7 @@ export interface ClientEntryJSON {
  * ClusterDatastore options a config may set; every one is optional (clients
  * have a field of their own)
  */
-export type OptionsJSON = Omit<ClusterDatastoreOptions, 'clients' | 'consistency'>
+export type OptionsJSON = Omit<ClusterDatastoreOptions, 'clients' | 'consistency' | 'adminKey'>
 
 /**
  * A data node's config file, as JSON

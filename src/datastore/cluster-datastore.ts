@@ -1,9 +1,12 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { BaseDatastore } from 'datastore-core/base'
 import { PROTOCOL } from '../constants.js'
-import { InvalidParametersError, NotStartedError } from '../errors.js'
+import { InvalidParametersError, NotStartedError, TableSignatureError } from '../errors.js'
 import { FailureDetector } from '../membership/failure-detector.js'
+import { isSignedSlotTable, keyName } from '../membership/signed-table.js'
+import { TableKeeper } from '../membership/table-keeper.js'
 import { Owner } from '../owner/owner.js'
+import { TableStore } from '../owner/table-store.js'
 import { Request } from '../pb/message.js'
 import { EMPTY } from '../rpc/bytes.js'
 import { RpcClient } from '../rpc/client.js'
@@ -18,18 +21,19 @@ import { Router } from '../routing/router.js'
 import { keySlot } from '../slots/hash.js'
 import { Ownership } from '../slots/ownership.js'
 import { SlotTable } from '../slots/table.js'
-import { assertKey, assertValue, parseClients, resolveOptions } from '../validate.js'
+import { assertKey, assertValue, clientAccess, parseAdminKey, parseClients, resolveOptions } from '../validate.js'
 import { outcome, partialWriteError, writeShares } from './batch.js'
 import { ManyKeys } from './many.js'
 import { QueryFanOut, KEYS, PAIRS } from './query.js'
 import type { DatastoreComponents } from './components.js'
 import type { ClusterDatastoreOptions, ClusterLibp2p, SlotTableJSON } from '../index.js'
 import type { PeerState } from '../membership/failure-detector.js'
+import type { SignedSlotTable } from '../membership/signed-table.js'
 import type { Consistency, ConsistencyOptions } from '../replication/consistency.js'
 import type { AntiEntropyStats } from '../replication/anti-entropy.js'
 import type { PeerChannel } from '../rpc/client.js'
 import type { Access } from '../rpc/server.js'
-import type { AbortOptions, Logger, PeerId, Startable } from '@libp2p/interface'
+import type { AbortOptions, Logger, PeerId, PublicKey, Startable } from '@libp2p/interface'
 import type { Batch, Datastore, Key, KeyQuery, Pair, Query } from 'interface-datastore'
 
 /** Options after defaults are applied */
@@ -100,9 +104,19 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
   /** @internal */
   readonly self: PeerId
   private table: SlotTable
+  /** The table in force as signed by the admin key, when this node holds it so (to offer peers, and persisted) */
+  private signed?: SignedSlotTable
   private owned: Ownership
   private members: Set<string>
-  private readonly clients: Map<string, Access>
+  /** Who may call besides the members: the table's clients, and `options.clients` */
+  private clients: Map<string, Access>
+  private readonly optionClients: Map<string, Access>
+  /** The key tables must be signed by; none: the table is fixed */
+  private readonly adminKey?: PublicKey
+  /** Checks every table from elsewhere before it is adopted */
+  private readonly tables: TableKeeper
+  /** The latest adopted signed table, in the child store */
+  private readonly tableStore: TableStore
   private client?: RpcClient
   private server?: RpcServer
   private started: boolean
@@ -124,10 +138,11 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
   /**
    * @param libp2p - an already created libp2p node (started or not)
    * @param local - this node's share of the data
-   * @param slots - the slot table, or its JSON form
+   * @param slots - the slot table (trusted: it is this node's configuration), its JSON form, or a table signed by the admin key
    * @param options - see {@link ClusterDatastoreOptions}
+   * @throws {TableSignatureError} if `slots` is signed by another key than `options.adminKey`
    */
-  constructor (libp2p: ClusterLibp2p, local: Datastore, slots: SlotTable | SlotTableJSON | string, options: ClusterDatastoreOptions = {}) {
+  constructor (libp2p: ClusterLibp2p, local: Datastore, slots: SlotTable | SignedSlotTable | SlotTableJSON | string, options: ClusterDatastoreOptions = {}) {
     super()
 
     if (libp2p == null || typeof libp2p !== 'object' || libp2p.peerId == null || typeof libp2p.handle !== 'function' ||
@@ -146,18 +161,39 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     this.self = libp2p.peerId
     this.log = libp2p.logger.forComponent('datastore-cluster')
     this.options = resolveOptions(options)
-    this.clients = parseClients(options.clients)
-    this.table = slots instanceof SlotTable ? slots : SlotTable.fromJSON(slots)
+    this.adminKey = parseAdminKey(options)
+    this.optionClients = parseClients(options.clients)
+
+    if (isSignedSlotTable(slots)) {
+      if (this.adminKey != null && !slots.signer.equals(this.adminKey)) {
+        throw new TableSignatureError(`the slot table given is signed by key ${keyName(slots.signer)}, not by the admin key ${keyName(this.adminKey)}`)
+      }
+
+      this.signed = slots
+      this.table = slots.table
+    } else {
+      this.table = slots instanceof SlotTable ? slots : SlotTable.fromJSON(slots)
+    }
+
     this.owned = new Ownership(this.table, this.self)
     this.members = new Set(this.table.peers.map(p => p.id.toString()))
+    this.clients = clientAccess(this.table, this.optionClients)
     this.started = false
+    this.tableStore = new TableStore(local)
+    this.tables = new TableKeeper({
+      adminKey: this.adminKey,
+      log: this.log.newScope('table'),
+      current: () => ({ table: this.table, signed: this.signed }),
+      adopt: (signed) => this.updateSlotTable(signed),
+      channel: (peer) => this.channel(peer)
+    })
 
     this.clock = new HybridClock({ self: this.self })
     this.owner = new Owner({ self: this.self, child: local, ownership: () => this.owned, clock: this.clock })
     this.router = new Router({
       maxRedirects: this.options.maxRedirects,
       ownership: () => this.owned,
-      adoptTable: (table) => this.updateSlotTable(table),
+      tables: this.tables,
       channel: (peer) => this.channel(peer)
     })
     this.detector = new FailureDetector({
@@ -243,7 +279,8 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       log: this.log.newScope('client'),
       limits: streamLimits(this.options),
       maxOutboundStreams: this.options.maxOutboundStreams,
-      streamWindow: this.options.streamWindow
+      streamWindow: this.options.streamWindow,
+      observeEpoch: (peer, epoch) => { this.tables.observe(peer, epoch) }
     })
     this.server = new RpcServer({
       self: this.self,
@@ -252,9 +289,10 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       limits: streamLimits(this.options),
       ownership: () => this.owned,
       access: (peer) => this.members.has(peer) ? 'member' : this.clients.get(peer),
-      adoptTable: (table) => this.updateSlotTable(table)
+      tables: this.tables
     })
 
+    await this.resumeTable()
     await this.rememberPeers(this.table)
     await this.libp2p.handle(PROTOCOL, this.server.handle, {
       maxInboundStreams: this.options.maxInboundStreams,
@@ -284,6 +322,9 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     this.server?.close(err)
     this.client = undefined
     this.server = undefined
+    // a catch-up in flight failed with the client; a table adopted is on disk before stop resolves
+    await this.tables.settled()
+    await this.tableStore.flushed().catch(() => {})
     await this.libp2p.unhandle(PROTOCOL)
     this.log('stopped')
   }
@@ -291,18 +332,36 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
   /**
    * Adopt `table` if its epoch is newer than the current one. It is validated
    * first (a JSON table by `SlotTable.fromJSON`). Returns whether it was
-   * adopted.
+   * adopted. A store with an admin key adopts only tables signed by it (see
+   * {@link signTable}), and persists the latest in its local store; tables
+   * from peers reach here only once their signature was verified.
+   *
+   * @throws {InvalidParametersError} if the store has an admin key and `table` is not signed
+   * @throws {TableSignatureError} if `table` is signed by another key than the admin key
    */
-  updateSlotTable (table: SlotTable | SlotTableJSON | string): boolean {
-    const next = table instanceof SlotTable ? table : SlotTable.fromJSON(table)
+  updateSlotTable (table: SlotTable | SignedSlotTable | SlotTableJSON | string): boolean {
+    const signed = isSignedSlotTable(table) ? table : undefined
+
+    if (this.adminKey != null && signed == null) {
+      throw new InvalidParametersError('this store has an admin key, so it adopts only slot tables signed by it: sign the table with signTable(table, adminPrivateKey)')
+    }
+
+    if (this.adminKey != null && signed != null && !signed.signer.equals(this.adminKey)) {
+      throw new TableSignatureError(`the slot table is signed by key ${keyName(signed.signer)}, not by the admin key ${keyName(this.adminKey)}`)
+    }
+
+    const next = signed != null ? signed.table : table instanceof SlotTable ? table : SlotTable.fromJSON(table as SlotTableJSON | string)
 
     if (next.epoch <= this.table.epoch) {
       return false
     }
 
     this.table = next
+    this.signed = signed
+    this.persistTable()
     this.owned = new Ownership(next, this.self)
     this.members = new Set(next.peers.map(p => p.id.toString()))
+    this.clients = clientAccess(next, this.optionClients)
     this.rememberPeers(next).catch(err => {
       this.log.error('could not record peer addresses - %e', err)
     })
@@ -331,6 +390,53 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
         return { peer: id, state: h?.state ?? 'up', hints: held.get(id) ?? 0, lag: h?.lag ?? 0 }
       })
     }
+  }
+
+  /**
+   * On start: a table persisted by an earlier run that is newer than the one
+   * given to the constructor is verified and used, so a restart never rolls
+   * the table back; otherwise the signed table in force is persisted.
+   *
+   * @throws {TableConflictError} the persisted table has the constructor's epoch but another content
+   */
+  private async resumeTable (): Promise<void> {
+    if (this.adminKey == null) {
+      return
+    }
+
+    const bytes = await this.tableStore.load()
+
+    if (bytes != null) {
+      try {
+        const verdict = await this.tables.receive(bytes, 'this node\'s store')
+
+        if (verdict.kind === 'newer') {
+          this.log('resumed slot table epoch %d persisted by an earlier run', this.table.epoch)
+          return
+        }
+      } catch (err: any) {
+        if (err?.name === 'TableConflictError') {
+          throw err
+        }
+
+        // e.g. signed by an admin key since replaced: the configured table stands
+        this.log.error('ignoring the slot table persisted in this node\'s store - %e', err)
+      }
+    }
+
+    this.persistTable()
+  }
+
+  /** Keep the signed table in force for the next start */
+  private persistTable (): void {
+    if (this.signed == null) {
+      return
+    }
+
+    const epoch = this.signed.table.epoch
+    this.tableStore.save(this.signed.bytes).catch(err => {
+      this.log.error('could not persist slot table epoch %d - %e', epoch, err)
+    })
   }
 
   /** Heartbeats run while started on a table with replicated ranges */

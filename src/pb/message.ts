@@ -20,6 +20,7 @@ export interface Request {
   slotStart: number
   slotEnd: number
   slotGroup: number
+  signedTable?: Uint8Array<ArrayBuffer>
 }
 
 export namespace Request {
@@ -41,7 +42,8 @@ export namespace Request {
     REPLICA_QUERY = 'REPLICA_QUERY',
     PING = 'PING',
     DIGESTS = 'DIGESTS',
-    SLOT_ENTRIES = 'SLOT_ENTRIES'
+    SLOT_ENTRIES = 'SLOT_ENTRIES',
+    GET_TABLE = 'GET_TABLE'
   }
 
   enum __TypeValues {
@@ -62,7 +64,8 @@ export namespace Request {
     REPLICA_QUERY = 14,
     PING = 15,
     DIGESTS = 16,
-    SLOT_ENTRIES = 17
+    SLOT_ENTRIES = 17,
+    GET_TABLE = 18
   }
 
   export namespace Type {
@@ -164,6 +167,11 @@ export namespace Request {
         if ((obj.slotGroup != null && obj.slotGroup !== 0)) {
           w.uint32(128)
           w.uint32(obj.slotGroup)
+        }
+
+        if (obj.signedTable != null) {
+          w.uint32(138)
+          w.bytes(obj.signedTable)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -272,6 +280,10 @@ export namespace Request {
             }
             case 16: {
               obj.slotGroup = reader.uint32()
+              break
+            }
+            case 17: {
+              obj.signedTable = reader.bytes()
               break
             }
             default: {
@@ -437,6 +449,13 @@ export namespace Request {
               }
               break
             }
+            case 17: {
+              yield {
+                field: `${prefix}.signedTable`,
+                value: reader.bytes()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -560,6 +579,18 @@ export namespace Request {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface RequestTableClientsIdFieldEvent {
+    field: '$.table.clients[].id'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface RequestTableClientsReadOnlyFieldEvent {
+    field: '$.table.clients[].readOnly'
+    value: boolean
+    index: number
+  }
+
   export interface RequestRecordsKeyFieldEvent {
     field: '$.records[].key'
     value: Uint8Array<ArrayBuffer>
@@ -604,6 +635,11 @@ export namespace Request {
     value: number
   }
 
+  export interface RequestSignedTableFieldEvent {
+    field: '$.signedTable'
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export function encode (obj: Partial<Request>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Request.codec())
   }
@@ -612,7 +648,7 @@ export namespace Request {
     return decodeMessage(buf, Request.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Generator<RequestIdFieldEvent | RequestTypeFieldEvent | RequestEpochFieldEvent | RequestKeyFieldEvent | RequestValueFieldEvent | RequestPutsKeyFieldEvent | RequestPutsValueFieldEvent | RequestPutsMissingFieldEvent | RequestPutsVersionFieldEvent | RequestPutsTombstoneFieldEvent | RequestKeysFieldEvent | RequestPrefixFieldEvent | RequestKeysOnlyFieldEvent | RequestCreditFieldEvent | RequestTableEpochFieldEvent | RequestTableRangesStartFieldEvent | RequestTableRangesEndFieldEvent | RequestTableRangesOwnersFieldEvent | RequestTablePeersIdFieldEvent | RequestTablePeersAddrsFieldEvent | RequestRecordsKeyFieldEvent | RequestRecordsValueFieldEvent | RequestRecordsVersionFieldEvent | RequestRecordsTombstoneFieldEvent | RequestClockFieldEvent | RequestSlotStartFieldEvent | RequestSlotEndFieldEvent | RequestSlotGroupFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Generator<RequestIdFieldEvent | RequestTypeFieldEvent | RequestEpochFieldEvent | RequestKeyFieldEvent | RequestValueFieldEvent | RequestPutsKeyFieldEvent | RequestPutsValueFieldEvent | RequestPutsMissingFieldEvent | RequestPutsVersionFieldEvent | RequestPutsTombstoneFieldEvent | RequestKeysFieldEvent | RequestPrefixFieldEvent | RequestKeysOnlyFieldEvent | RequestCreditFieldEvent | RequestTableEpochFieldEvent | RequestTableRangesStartFieldEvent | RequestTableRangesEndFieldEvent | RequestTableRangesOwnersFieldEvent | RequestTablePeersIdFieldEvent | RequestTablePeersAddrsFieldEvent | RequestTableClientsIdFieldEvent | RequestTableClientsReadOnlyFieldEvent | RequestRecordsKeyFieldEvent | RequestRecordsValueFieldEvent | RequestRecordsVersionFieldEvent | RequestRecordsTombstoneFieldEvent | RequestClockFieldEvent | RequestSlotStartFieldEvent | RequestSlotEndFieldEvent | RequestSlotGroupFieldEvent | RequestSignedTableFieldEvent> {
     return streamMessage(buf, Request.codec(), opts)
   }
 }
@@ -965,6 +1001,7 @@ export interface Response {
   records: Record[]
   clock: bigint
   digests?: Uint8Array<ArrayBuffer>
+  signedTable?: Uint8Array<ArrayBuffer>
 }
 
 export namespace Response {
@@ -976,7 +1013,8 @@ export namespace Response {
     TOO_LARGE = 'TOO_LARGE',
     BAD_REQUEST = 'BAD_REQUEST',
     UNAVAILABLE = 'UNAVAILABLE',
-    INTERNAL = 'INTERNAL'
+    INTERNAL = 'INTERNAL',
+    CONFLICT = 'CONFLICT'
   }
 
   enum __StatusValues {
@@ -987,7 +1025,8 @@ export namespace Response {
     TOO_LARGE = 4,
     BAD_REQUEST = 5,
     UNAVAILABLE = 6,
-    INTERNAL = 7
+    INTERNAL = 7,
+    CONFLICT = 8
   }
 
   export namespace Status {
@@ -1072,6 +1111,11 @@ export namespace Response {
         if (obj.digests != null) {
           w.uint32(106)
           w.bytes(obj.digests)
+        }
+
+        if (obj.signedTable != null) {
+          w.uint32(114)
+          w.bytes(obj.signedTable)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -1162,6 +1206,10 @@ export namespace Response {
             }
             case 13: {
               obj.digests = reader.bytes()
+              break
+            }
+            case 14: {
+              obj.signedTable = reader.bytes()
               break
             }
             default: {
@@ -1297,6 +1345,13 @@ export namespace Response {
               }
               break
             }
+            case 14: {
+              yield {
+                field: `${prefix}.signedTable`,
+                value: reader.bytes()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1409,6 +1464,18 @@ export namespace Response {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface ResponseTableClientsIdFieldEvent {
+    field: '$.table.clients[].id'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface ResponseTableClientsReadOnlyFieldEvent {
+    field: '$.table.clients[].readOnly'
+    value: boolean
+    index: number
+  }
+
   export interface ResponseRecordKeyFieldEvent {
     field: '$.record.key'
     value: Uint8Array<ArrayBuffer>
@@ -1463,6 +1530,11 @@ export namespace Response {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface ResponseSignedTableFieldEvent {
+    field: '$.signedTable'
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export function encode (obj: Partial<Response>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Response.codec())
   }
@@ -1471,7 +1543,7 @@ export namespace Response {
     return decodeMessage(buf, Response.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Response>): Generator<ResponseIdFieldEvent | ResponseStatusFieldEvent | ResponseEpochFieldEvent | ResponseMessageFieldEvent | ResponseValueFieldEvent | ResponseExistsFieldEvent | ResponseEntriesKeyFieldEvent | ResponseEntriesValueFieldEvent | ResponseEntriesMissingFieldEvent | ResponseEntriesVersionFieldEvent | ResponseEntriesTombstoneFieldEvent | ResponseDoneFieldEvent | ResponseTableEpochFieldEvent | ResponseTableRangesStartFieldEvent | ResponseTableRangesEndFieldEvent | ResponseTableRangesOwnersFieldEvent | ResponseTablePeersIdFieldEvent | ResponseTablePeersAddrsFieldEvent | ResponseRecordKeyFieldEvent | ResponseRecordValueFieldEvent | ResponseRecordVersionFieldEvent | ResponseRecordTombstoneFieldEvent | ResponseRecordsKeyFieldEvent | ResponseRecordsValueFieldEvent | ResponseRecordsVersionFieldEvent | ResponseRecordsTombstoneFieldEvent | ResponseClockFieldEvent | ResponseDigestsFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Response>): Generator<ResponseIdFieldEvent | ResponseStatusFieldEvent | ResponseEpochFieldEvent | ResponseMessageFieldEvent | ResponseValueFieldEvent | ResponseExistsFieldEvent | ResponseEntriesKeyFieldEvent | ResponseEntriesValueFieldEvent | ResponseEntriesMissingFieldEvent | ResponseEntriesVersionFieldEvent | ResponseEntriesTombstoneFieldEvent | ResponseDoneFieldEvent | ResponseTableEpochFieldEvent | ResponseTableRangesStartFieldEvent | ResponseTableRangesEndFieldEvent | ResponseTableRangesOwnersFieldEvent | ResponseTablePeersIdFieldEvent | ResponseTablePeersAddrsFieldEvent | ResponseTableClientsIdFieldEvent | ResponseTableClientsReadOnlyFieldEvent | ResponseRecordKeyFieldEvent | ResponseRecordValueFieldEvent | ResponseRecordVersionFieldEvent | ResponseRecordTombstoneFieldEvent | ResponseRecordsKeyFieldEvent | ResponseRecordsValueFieldEvent | ResponseRecordsVersionFieldEvent | ResponseRecordsTombstoneFieldEvent | ResponseClockFieldEvent | ResponseDigestsFieldEvent | ResponseSignedTableFieldEvent> {
     return streamMessage(buf, Response.codec(), opts)
   }
 }
@@ -1480,6 +1552,7 @@ export interface SlotTable {
   epoch: number
   ranges: SlotRange[]
   peers: SlotPeer[]
+  clients: SlotClient[]
 }
 
 export namespace SlotTable {
@@ -1511,6 +1584,13 @@ export namespace SlotTable {
           }
         }
 
+        if (obj.clients != null && obj.clients.length > 0) {
+          for (const value of obj.clients) {
+            w.uint32(34)
+            SlotClient.codec().encode(value, w)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -1518,7 +1598,8 @@ export namespace SlotTable {
         const obj: any = {
           epoch: 0,
           ranges: [],
-          peers: []
+          peers: [],
+          clients: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1551,6 +1632,16 @@ export namespace SlotTable {
               }))
               break
             }
+            case 4: {
+              if (opts.limits?.clients != null && obj.clients.length === opts.limits.clients) {
+                throw new MaxLengthError('Decode error - repeated field "clients" had too many elements')
+              }
+
+              obj.clients.push(SlotClient.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.clients$
+              }))
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1562,7 +1653,8 @@ export namespace SlotTable {
       }, function * (reader, length, prefix, opts = {}) {
         const obj = {
           ranges: 0,
-          peers: 0
+          peers: 0,
+          clients: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1614,6 +1706,24 @@ export namespace SlotTable {
 
               break
             }
+            case 4: {
+              if (opts.limits?.clients != null && obj.clients === opts.limits.clients) {
+                throw new MaxLengthError('Streaming decode error - repeated field "clients" had too many elements')
+              }
+
+              for (const evt of SlotClient.codec().stream(reader, reader.uint32(), `${prefix}.clients[]`, {
+                limits: opts.limits?.clients$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.clients
+                }
+              }
+
+              obj.clients++
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1661,6 +1771,18 @@ export namespace SlotTable {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface SlotTableClientsIdFieldEvent {
+    field: '$.clients[].id'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface SlotTableClientsReadOnlyFieldEvent {
+    field: '$.clients[].readOnly'
+    value: boolean
+    index: number
+  }
+
   export function encode (obj: Partial<SlotTable>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, SlotTable.codec())
   }
@@ -1669,8 +1791,120 @@ export namespace SlotTable {
     return decodeMessage(buf, SlotTable.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SlotTable>): Generator<SlotTableEpochFieldEvent | SlotTableRangesStartFieldEvent | SlotTableRangesEndFieldEvent | SlotTableRangesOwnersFieldEvent | SlotTablePeersIdFieldEvent | SlotTablePeersAddrsFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SlotTable>): Generator<SlotTableEpochFieldEvent | SlotTableRangesStartFieldEvent | SlotTableRangesEndFieldEvent | SlotTableRangesOwnersFieldEvent | SlotTablePeersIdFieldEvent | SlotTablePeersAddrsFieldEvent | SlotTableClientsIdFieldEvent | SlotTableClientsReadOnlyFieldEvent> {
     return streamMessage(buf, SlotTable.codec(), opts)
+  }
+}
+
+export interface SlotClient {
+  id: Uint8Array<ArrayBuffer>
+  readOnly: boolean
+}
+
+export namespace SlotClient {
+  let _codec: Codec<SlotClient>
+
+  export const codec = (): Codec<SlotClient> => {
+    if (_codec == null) {
+      _codec = message<SlotClient>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.id != null && obj.id.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.id)
+        }
+
+        if ((obj.readOnly != null && obj.readOnly !== false)) {
+          w.uint32(16)
+          w.bool(obj.readOnly)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          id: uint8ArrayAlloc(0),
+          readOnly: false
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.id = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.readOnly = reader.bool()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.id`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.readOnly`,
+                value: reader.bool()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface SlotClientIdFieldEvent {
+    field: '$.id'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface SlotClientReadOnlyFieldEvent {
+    field: '$.readOnly'
+    value: boolean
+  }
+
+  export function encode (obj: Partial<SlotClient>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, SlotClient.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SlotClient>): SlotClient {
+    return decodeMessage(buf, SlotClient.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SlotClient>): Generator<SlotClientIdFieldEvent | SlotClientReadOnlyFieldEvent> {
+    return streamMessage(buf, SlotClient.codec(), opts)
   }
 }
 

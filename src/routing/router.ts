@@ -1,12 +1,11 @@
 import { NotFoundError } from 'interface-store'
-import { MovedError, ProtocolError } from '../errors.js'
+import { MovedError } from '../errors.js'
 import { Request, Response } from '../pb/message.js'
 import { errorFromResponse } from '../rpc/errors.js'
 import { RequestError } from '../rpc/request-error.js'
-import { tableFromMessage, tableToMessage } from '../rpc/table.js'
+import type { TableKeeper } from '../membership/table-keeper.js'
 import type { PeerChannel } from '../rpc/client.js'
 import type { Ownership } from '../slots/ownership.js'
-import type { SlotTable } from '../slots/table.js'
 import type { AbortOptions, PeerId } from '@libp2p/interface'
 
 /**
@@ -22,8 +21,8 @@ export interface RouterComponents {
   maxRedirects: number
   /** The ownership under the table in force */
   ownership(): Ownership
-  /** Adopt a newer, validated table; false when it is not newer */
-  adoptTable(table: SlotTable): boolean
+  /** Judges and adopts tables from peers (signed by the admin key only), and offers ours */
+  tables: TableKeeper
   /** The channel to a peer; throws `NotStartedError` when the store is stopped */
   channel(peer: PeerId): PeerChannel
 }
@@ -149,8 +148,10 @@ export class Router {
 
   /**
    * Learn from a MOVED answer so the caller can retry: adopt the peer's newer
-   * table, or send ours when the peer's is the older one. Throws `MovedError`
-   * when `attempt` reached the bound, or when there is nothing to learn.
+   * table (signed by the admin key: the one it sent, or asked for), or send
+   * ours when the peer's is the older one. Throws `MovedError` when `attempt`
+   * reached the bound, or when there is nothing to learn; a table refused
+   * throws why (`TableSignatureError`, `TableConflictError`, ...).
    */
   async redirect (res: Response, peer: PeerId, attempt: number, what: string, options: AbortOptions): Promise<void> {
     if (attempt >= this.components.maxRedirects) {
@@ -159,30 +160,30 @@ export class Router {
 
     const current = this.components.ownership().table
 
-    if (res.table != null && res.table.epoch === current.epoch) {
-      // this node adopted that table while the request was out: retry as we are
+    if (res.epoch === current.epoch) {
+      // this node adopted that table while the request was out, or the peer
+      // is a replica naming the primary: retry as we are
       return
     }
 
-    // an older table is not even validated: that costs milliseconds for thousands of peers
-    if (res.table != null && res.table.epoch > current.epoch) {
-      let table: SlotTable
-
-      try {
-        table = tableFromMessage(res.table)
-      } catch (err: any) {
-        throw new ProtocolError(`Peer ${peer.toString()} answered MOVED with an invalid slot table: ${err.message}`)
-      }
+    if (res.epoch > current.epoch) {
+      await this.components.tables.learn(peer, res.epoch, res.signedTable, options)
 
       // the same epoch: another node routed by it meanwhile, retry as we are
-      if (this.components.adoptTable(table) || table.epoch === current.epoch) {
+      if (this.components.ownership().table.epoch >= res.epoch) {
         return
       }
-    } else if (res.epoch < current.epoch) {
+    } else {
+      const signed = this.components.tables.offer()
+
+      if (signed == null) {
+        throw new MovedError(`${what}: peer ${peer.toString()} is on an older slot table (epoch ${res.epoch}, this node ${current.epoch}) and this node holds no signed table to send it (${res.message})`)
+      }
+
       const answer = await this.channel(peer).call({
         type: Request.Type.TABLE,
         epoch: current.epoch,
-        table: tableToMessage(current)
+        signedTable: signed
       }, options)
 
       if (answer.status !== Response.Status.OK) {

@@ -16,6 +16,8 @@ export interface RpcClientInit {
   limits: StreamLimits
   maxOutboundStreams: number
   streamWindow: number
+  /** Every single answer's slot table epoch, so a node behind learns it is (see `TableKeeper.observe`) */
+  observeEpoch?(peer: PeerId, epoch: number): void
 }
 
 export interface CallOptions extends AbortOptions {
@@ -598,6 +600,7 @@ export class PeerChannel {
 
       this.calls.delete(id)
       this.release(call.bytes)
+      this.init.observeEpoch?.(this.peer, res.epoch)
 
       if (!call.abandoned) {
         call.resolve(res)

@@ -1,5 +1,5 @@
 import { NotFoundError } from 'interface-store'
-import { BadRequestError, InternalError, MovedError, TooLargeError, UnauthorizedError, UnavailableError } from '../errors.js'
+import { BadRequestError, InternalError, MovedError, TableConflictError, TooLargeError, UnauthorizedError, UnavailableError } from '../errors.js'
 import { Response } from '../pb/message.js'
 
 /**
@@ -20,6 +20,8 @@ export function errorFromResponse (res: Response, peer: string, slot?: number): 
       return new BadRequestError(`Peer ${peer} rejected the request${detail}`)
     case Response.Status.UNAVAILABLE:
       return new UnavailableError(`Peer ${peer} is unavailable${detail}`, { peer, slot })
+    case Response.Status.CONFLICT:
+      return new TableConflictError(`Peer ${peer} refused the slot table${detail}`)
     case Response.Status.MOVED:
       return new MovedError(`Peer ${peer} no longer owns the slot${slot != null ? ` ${slot}` : ''}${detail}`)
     default:

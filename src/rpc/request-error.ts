@@ -1,17 +1,17 @@
 import { Response } from '../pb/message.js'
-import type { SlotTable } from '../pb/message.js'
 
 /**
  * Thrown by handlers to answer with a status other than OK
  */
 export class RequestError extends Error {
   readonly status: Response.Status
-  readonly table?: SlotTable
+  /** MOVED: this node's table is newer than the caller's; the answer carries it (signed, when held so) */
+  readonly offerTable: boolean
 
-  constructor (status: Response.Status, message: string, table?: SlotTable) {
+  constructor (status: Response.Status, message: string, offerTable = false) {
     super(message)
     this.status = status
-    this.table = table
+    this.offerTable = offerTable
   }
 }
 

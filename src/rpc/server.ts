@@ -9,6 +9,7 @@ import { handleDelete } from './handlers/delete.js'
 import { handleDigests } from './handlers/digests.js'
 import { handleGetMany } from './handlers/get-many.js'
 import { handleGet } from './handlers/get.js'
+import { handleGetTable } from './handlers/get-table.js'
 import { handleHas } from './handlers/has.js'
 import { handlePing } from './handlers/ping.js'
 import { handlePut } from './handlers/put.js'
@@ -20,9 +21,9 @@ import { handleReplicaWrite } from './handlers/replica-write.js'
 import { handleSlotEntries } from './handlers/slot-entries.js'
 import { handleTable } from './handlers/table.js'
 import { RequestError, badRequest } from './request-error.js'
+import type { TableKeeper } from '../membership/table-keeper.js'
 import type { Owner } from '../owner/owner.js'
 import type { Ownership } from '../slots/ownership.js'
-import type { SlotTable } from '../slots/table.js'
 import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { FrameReader } from './framing.js'
 import type { StreamLimits } from './limits.js'
@@ -41,8 +42,8 @@ export interface RpcServerInit {
   ownership(): Ownership
   /** Who may call, or undefined for a stranger */
   access(peer: string): Access | undefined
-  /** Adopt a newer, already validated table; false when it is not newer */
-  adoptTable(table: SlotTable): boolean
+  /** Judges and adopts tables from peers, and offers ours */
+  tables: TableKeeper
 }
 
 /**
@@ -66,7 +67,8 @@ export interface HandlerContext {
   readonly frameBytes: number
   /** Open a streamed answer paced by the caller's credit */
   answer(): AnswerStream
-  adoptTable(table: SlotTable): boolean
+  /** Judges and adopts tables from peers, and offers ours */
+  readonly tables: TableKeeper
 }
 
 const WRITES = new Set([Request.Type.PUT, Request.Type.DELETE, Request.Type.BATCH, Request.Type.REPLICA_WRITE])
@@ -82,6 +84,7 @@ const HANDLERS: Partial<Record<Request.Type, Handler>> = {
   [Request.Type.GET_MANY]: handleGetMany,
   [Request.Type.QUERY]: handleQuery,
   [Request.Type.TABLE]: handleTable,
+  [Request.Type.GET_TABLE]: handleGetTable,
   [Request.Type.REPLICA_GET]: handleReplicaGet,
   [Request.Type.REPLICA_WRITE]: handleReplicaWrite,
   [Request.Type.REPLICA_GET_MANY]: handleReplicaGetMany,
@@ -474,7 +477,8 @@ class InboundSession {
 
   private errorResponse (req: Request, err: any): Partial<Response> {
     if (err instanceof RequestError) {
-      return { status: err.status, message: err.message, table: err.table, done: true }
+      // a MOVED answer from a node with a newer table carries it, signed, so the caller can adopt it
+      return { status: err.status, message: err.message, signedTable: err.offerTable ? this.init.tables.offer() : undefined, done: true }
     }
 
     if (err instanceof NotFoundError || err?.name === 'NotFoundError') {
@@ -532,9 +536,7 @@ class RequestContext implements HandlerContext {
     return this.session.openAnswer(this.req)
   }
 
-  adoptTable (table: SlotTable): boolean {
-    return this.session.init.adoptTable(table)
-  }
+  get tables (): TableKeeper { return this.session.init.tables }
 }
 
 export interface AnswerStreamInit {

@@ -21,6 +21,10 @@ export function tableToMessage (table: SlotTable): SlotTableMessage {
     peers: table.peers.map(p => ({
       id: p.id.toMultihash().bytes,
       addrs: p.addrs.map(a => a.bytes)
+    })),
+    clients: table.clients.map(c => ({
+      id: c.id.toMultihash().bytes,
+      readOnly: c.readOnly
     }))
   }
 }
@@ -59,9 +63,12 @@ export function tableFromMessage (msg: SlotTableMessage): SlotTable {
     return { id: peerId(p.id, `peers[${i}].id`), addrs }
   }).filter((p): p is { id: PeerId, addrs: Multiaddr[] } => p.id != null)
 
+  const clients = msg.clients.map((c, i) => ({ id: peerId(c.id, `clients[${i}].id`), readOnly: c.readOnly }))
+    .filter((c): c is { id: PeerId, readOnly: boolean } => c.id != null)
+
   if (problems.length > 0) {
     throw new InvalidSlotTableError(problems)
   }
 
-  return SlotTable.fromRanges({ epoch: msg.epoch, ranges, peers })
+  return SlotTable.fromRanges({ epoch: msg.epoch, ranges, peers, clients })
 }

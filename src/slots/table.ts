@@ -36,6 +36,25 @@ export interface SlotPeer {
 }
 
 /**
+ * A client as given to the table constructors: a peer outside the table's
+ * members allowed to call them
+ */
+export interface SlotClientInit {
+  /** The client's peer ID, or its string form */
+  id: PeerId | string
+  /** Refuse its writes (put, delete, batch); default false */
+  readOnly?: boolean
+}
+
+/**
+ * A client of a validated table
+ */
+export interface SlotClient {
+  readonly id: PeerId
+  readonly readOnly: boolean
+}
+
+/**
  * A range of slots as given to {@link SlotTable.fromRanges}
  */
 export interface SlotRangeInit {
@@ -69,6 +88,11 @@ export interface SlotTableInit {
   ranges: SlotRangeInit[]
   /** Every peer named as an owner, plus any others the cluster knows */
   peers: SlotPeerInit[]
+  /**
+   * Peers outside `peers` allowed to call the members (see
+   * {@link SlotTable.clients}), default none
+   */
+  clients?: SlotClientInit[]
 }
 
 /**
@@ -83,6 +107,8 @@ export interface EvenSlotTableOptions {
    * around), so each peer is primary of one range and replica of N-1 others.
    */
   replicas?: number
+  /** Clients allowed to call the members, default none (see {@link SlotTable.clients}) */
+  clients?: SlotClientInit[]
 }
 
 /**
@@ -93,6 +119,8 @@ export interface SlotTableJSON {
   epoch: number
   ranges: Array<{ start: number, end: number, owners: string[] }>
   peers: Array<{ id: string, addrs: string[] }>
+  /** Optional: absent means no clients */
+  clients?: Array<{ id: string, readOnly: boolean }>
 }
 
 /** What the table keeps per peer, so peer questions are one map lookup */
@@ -135,6 +163,13 @@ export class SlotTable {
   readonly ranges: readonly SlotRange[]
   /** The peers, in the order given */
   readonly peers: readonly SlotPeer[]
+  /**
+   * Peers that are not members but may call the members' data protocol, in
+   * the order given; read-only ones are refused writes. A node with an admin
+   * key takes its allowed clients from here, so a signed table changes
+   * access everywhere at once.
+   */
+  readonly clients: readonly SlotClient[]
 
   /** slot -> index into `ranges`; 16384 ranges at most, so 16 bits suffice */
   readonly #index: Uint16Array
@@ -148,10 +183,11 @@ export class SlotTable {
   /**
    * Takes already validated, frozen parts: use the static constructors
    */
-  private constructor (epoch: number, ranges: readonly SlotRange[], peers: readonly SlotPeer[], from?: SlotTable) {
+  private constructor (epoch: number, ranges: readonly SlotRange[], peers: readonly SlotPeer[], clients: readonly SlotClient[], from?: SlotTable) {
     this.epoch = epoch
     this.ranges = ranges
     this.peers = peers
+    this.clients = clients
 
     if (from != null) {
       // same ranges and peers: share what was derived from them
@@ -211,9 +247,9 @@ export class SlotTable {
    * wrapping around.
    *
    * @param peers - one or more distinct peers
-   * @param options - the epoch, default 0, and the replication factor, default 1
+   * @param options - the epoch, default 0, the replication factor, default 1, and the clients, default none
    * @throws {InvalidParametersError} if `peers` is not an array of 1 to 16384 peers, or `replicas` is not an integer from 1 to the number of peers
-   * @throws {InvalidSlotTableError} if a peer is invalid or listed twice, or the epoch is invalid
+   * @throws {InvalidSlotTableError} if a peer is invalid or listed twice, the epoch is invalid, or a client is invalid, listed twice or a member
    */
   static even (peers: SlotPeerInit[], options: EvenSlotTableOptions = {}): SlotTable {
     if (!Array.isArray(peers)) {
@@ -242,7 +278,7 @@ export class SlotTable {
       start = end + 1
     }
 
-    return SlotTable.#fromParts(validate({ epoch: options.epoch ?? 0, ranges, peers }, true))
+    return SlotTable.#fromParts(validate({ epoch: options.epoch ?? 0, ranges, peers, clients: options.clients }, true))
   }
 
   /**
@@ -250,7 +286,7 @@ export class SlotTable {
    * table keeps them sorted by start.
    *
    * @param init - epoch (default 0), ranges and peers
-   * @throws {InvalidSlotTableError} listing every problem: gaps, overlaps, bounds out of range, unknown or repeated owners, invalid or duplicate peers, invalid addresses, invalid epoch
+   * @throws {InvalidSlotTableError} listing every problem: gaps, overlaps, bounds out of range, unknown or repeated owners, invalid or duplicate peers, invalid addresses, invalid epoch, invalid or duplicate clients, clients that are members
    */
   static fromRanges (init: SlotTableInit): SlotTable {
     const input: unknown = init
@@ -410,14 +446,15 @@ export class SlotTable {
       throw new InvalidParametersError(`epoch must be a non-negative integer, got ${show(epoch)}`)
     }
 
-    return new SlotTable(epoch + 0, this.ranges, this.peers, this)
+    return new SlotTable(epoch + 0, this.ranges, this.peers, this.clients, this)
   }
 
   /**
    * Whether `other` describes the same table: same epoch, same ranges with
-   * the same owners in the same order, and the same set of peers, each with
-   * the same addresses in the same order. The order peers are listed in does
-   * not matter.
+   * the same owners in the same order, the same set of peers, each with
+   * the same addresses in the same order, and the same set of clients with
+   * the same read-only flags. The order peers and clients are listed in
+   * does not matter.
    *
    * @param other - the table to compare with
    */
@@ -427,8 +464,18 @@ export class SlotTable {
     }
 
     if (!(other instanceof SlotTable) || other.epoch !== this.epoch ||
-      other.ranges.length !== this.ranges.length || other.peers.length !== this.peers.length) {
+      other.ranges.length !== this.ranges.length || other.peers.length !== this.peers.length ||
+      other.clients.length !== this.clients.length) {
       return false
+    }
+
+    // clients are few and unique: a map of theirs, then one inclusion is set equality
+    if (this.clients.length > 0) {
+      const theirs = new Map(other.clients.map(c => [c.id.toString(), c.readOnly]))
+
+      if (this.clients.some(c => theirs.get(c.id.toString()) !== c.readOnly)) {
+        return false
+      }
     }
 
     for (let i = 0; i < this.ranges.length; i++) {
@@ -469,12 +516,14 @@ export class SlotTable {
       peers: this.peers.map(peer => ({
         id: peer.id.toString(),
         addrs: peer.addrs.map(addr => addr.toString())
-      }))
+      })),
+      // absent when empty: the JSON of a table without clients is as it always was
+      ...(this.clients.length > 0 ? { clients: this.clients.map(c => ({ id: c.id.toString(), readOnly: c.readOnly })) } : {})
     }
   }
 
   static #fromParts (parts: Parts): SlotTable {
-    return new SlotTable(parts.epoch, parts.ranges, parts.peers)
+    return new SlotTable(parts.epoch, parts.ranges, parts.peers, parts.clients)
   }
 
   #rangeIndex (slot: number): number {
@@ -517,6 +566,7 @@ interface Parts {
   epoch: number
   ranges: readonly SlotRange[]
   peers: readonly SlotPeer[]
+  clients: readonly SlotClient[]
 }
 
 /**
@@ -668,6 +718,8 @@ function validate (input: unknown, derived: boolean): Parts {
     checkCoverage(spans, problems)
   }
 
+  const clients = checkClients(input.clients, peerIndex, problems)
+
   if (problems.length > 0) {
     throw new InvalidSlotTableError(problems)
   }
@@ -677,8 +729,67 @@ function validate (input: unknown, derived: boolean): Parts {
   return {
     epoch: (input.epoch as number) + 0, // no -0
     ranges: Object.freeze(ranges),
-    peers: Object.freeze(peers)
+    peers: Object.freeze(peers),
+    clients: Object.freeze(clients)
   }
+}
+
+/**
+ * @returns the valid clients, after reporting every invalid, repeated or
+ * member one
+ */
+function checkClients (value: unknown, members: Map<string, { index: number }>, problems: string[]): SlotClient[] {
+  const clients: SlotClient[] = []
+
+  if (value === undefined) {
+    return clients
+  }
+
+  if (!Array.isArray(value)) {
+    problems.push(`clients must be an array of { id, readOnly }, got ${show(value)}`)
+    return clients
+  }
+
+  const seen = new Map<string, number>()
+
+  value.forEach((entry: unknown, i: number) => {
+    const where = `clients[${i}]`
+
+    if (!isRecord(entry)) {
+      problems.push(`${where} must be an object with an id and readOnly, got ${show(entry)}`)
+      return
+    }
+
+    const id = checkPeerId(entry.id, `${where}.id`, problems)
+
+    if (entry.readOnly !== undefined && typeof entry.readOnly !== 'boolean') {
+      problems.push(`${where}.readOnly must be true or false, got ${show(entry.readOnly)}`)
+      return
+    }
+
+    if (id == null) {
+      return
+    }
+
+    const key = id.toString()
+    const member = members.get(key)
+    const already = seen.get(key)
+
+    if (member != null) {
+      problems.push(`${where} is peer ${key}, a member (peers[${member.index}]): members may always call, list only outsiders as clients`)
+      return
+    }
+
+    if (already != null) {
+      problems.push(`${where} duplicates client ${key} (already clients[${already}])`)
+      return
+    }
+
+    seen.set(key, i)
+    clients.push(Object.freeze({ id, readOnly: entry.readOnly === true }))
+  })
+
+  return clients
 }
 
 /** A range with integer bounds, clamped to the slots, for the coverage check */

@@ -6,7 +6,7 @@
  */
 import { lpStream } from '@libp2p/utils'
 import { afterEach, describe, expect, it } from 'vitest'
-import { PROTOCOL, SlotTable } from '../../src/index.js'
+import { PROTOCOL, SlotTable, signTable } from '../../src/index.js'
 import { Request, Response } from '../../src/pb/message.js'
 import { createCluster, keyOwnedBy, localKeys } from '../utils/cluster.js'
 import type { ClusterNode, TestCluster } from '../utils/cluster.js'
@@ -34,7 +34,8 @@ function withPrimary (table: SlotTable, epoch: number, replica: ClusterNode, pri
       end: r.end,
       owners: r.owners[0].equals(replica.libp2p.peerId) ? [primary.libp2p.peerId, replica.libp2p.peerId] : [...r.owners]
     })),
-    peers: table.peers.map(p => ({ id: p.id, addrs: [...p.addrs] }))
+    peers: table.peers.map(p => ({ id: p.id, addrs: [...p.addrs] })),
+    clients: [...table.clients]
   })
 }
 
@@ -49,9 +50,9 @@ describe('owner roles', () => {
   const keyOf = (node: ClusterNode, prefix: string): Key => keyOwnedBy(cluster.table, node, prefix)
 
   it('a caller on an older table learns from an owner\'s MOVED that the slot is replicated, and writes it to every owner', async () => {
-    cluster = await createCluster({ nodes: 3, clients: 1 })
+    cluster = await createCluster({ nodes: 3, clients: 1, signed: true })
     const [a, b] = cluster.nodes
-    const t2 = withPrimary(cluster.table, 2, b, a)
+    const t2 = await signTable(withPrimary(cluster.table, 2, b, a), cluster.admin!)
     a.store.updateSlotTable(t2)
     b.store.updateSlotTable(t2)
 

@@ -239,7 +239,7 @@ describe('replica owner over the wire (N=2 of 3, LevelDB children)', () => {
     expect(res.status).toBe(Response.Status.MOVED)
     res = await ask1({ type: Request.Type.REPLICA_WRITE, epoch: cluster.table.epoch - 1, records: [record(mine, version(1), 'x')] })
     expect(res.status).toBe(Response.Status.MOVED)
-    expect(res.table?.epoch).toBe(cluster.table.epoch)
+    expect(res.epoch).toBe(cluster.table.epoch)
     expect(await target.local.has(mine)).toBe(false)
 
     // a bad key in a batch of records writes none of them

@@ -1,15 +1,16 @@
 /**
  * Slot tables from the wire: the epoch is compared before anything else, so
- * a member cannot make a node validate (and pay for) tables it would not
- * adopt anyway; and adopting a table of thousands of owners builds the
+ * a peer cannot make a node verify or validate (and pay for) tables it would
+ * not adopt anyway; and adopting a table of thousands of owners builds the
  * node's ownership index without comparing every range with every owner.
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { PROTOCOL, SLOT_COUNT, SlotTable } from '../../src/index.js'
-import { Request, Response } from '../../src/pb/message.js'
+import { RecordEnvelope } from '@libp2p/peer-record'
+import { PROTOCOL, SLOT_COUNT, SLOT_TABLE_CODEC, SLOT_TABLE_DOMAIN, SlotTable } from '../../src/index.js'
+import { Request, Response, SlotTable as SlotTableMessage } from '../../src/pb/message.js'
 import { tableFromMessage, tableToMessage } from '../../src/rpc/table.js'
 import { Ownership } from '../../src/slots/ownership.js'
 import { createCluster } from '../utils/cluster.js'
@@ -20,40 +21,51 @@ describe('slot tables from the wire', () => {
   let cluster: TestCluster
 
   beforeAll(async () => {
-    cluster = await createCluster({ nodes: 2 })
+    cluster = await createCluster({ nodes: 2, signed: true })
   })
 
   afterAll(async () => {
     await cluster?.stop()
   })
 
-  async function sendTable (table: Request['table']): Promise<Response> {
+  async function sendTable (signedTable: Uint8Array): Promise<Response> {
     const [from, to] = cluster.nodes
     const lp = lpStream(await from.libp2p.dialProtocol(to.libp2p.peerId, PROTOCOL))
-    await lp.write(Request.encode({ id: 1, type: Request.Type.TABLE, epoch: from.store.slots.epoch, table }))
+    await lp.write(Request.encode({ id: 1, type: Request.Type.TABLE, epoch: from.store.slots.epoch, signedTable: signedTable as Uint8Array<ArrayBuffer> }))
     return Response.decode(await lp.read())
   }
 
-  it('ignores a table that is not newer without validating it', async () => {
+  /** An envelope of the right domain and payload type around `table`, with a signature that cannot verify */
+  function forged (table: Parameters<typeof SlotTableMessage.encode>[0]): Uint8Array {
+    return new RecordEnvelope({
+      publicKey: cluster.admin!.publicKey,
+      payloadType: SLOT_TABLE_CODEC,
+      payload: SlotTableMessage.encode(table),
+      signature: new Uint8Array(64)
+    }).marshal()
+  }
+
+  it('ignores an older table without checking its signature or validating it, and answers with its own', async () => {
     const current = cluster.nodes[1].store.slots
-    // garbage ranges and peers: validating it would answer BAD_REQUEST
-    const res = await sendTable({
-      epoch: current.epoch,
+    // garbage ranges and peers and a bad signature: checking either would refuse it
+    const res = await sendTable(forged({
+      epoch: current.epoch - 1,
       ranges: [{ start: 5, end: 1, owners: [new Uint8Array([1, 2, 3])] }],
-      peers: [{ id: new Uint8Array([9]), addrs: [new Uint8Array([0xff])] }]
-    })
+      peers: [{ id: new Uint8Array([9]), addrs: [new Uint8Array([0xff])] }],
+      clients: []
+    }))
 
     expect(res.status).toBe(Response.Status.OK)
     expect(cluster.nodes[1].store.slots).toBe(current)
+    // the sender learns the newer table it can adopt
+    expect(Uint8Array.from(res.signedTable ?? [])).toEqual(Uint8Array.from(cluster.signed!.bytes))
   })
 
-  it('still refuses an invalid table that claims a newer epoch', async () => {
+  it('refuses an invalid table signed by the admin key that claims a newer epoch', async () => {
     const current = cluster.nodes[1].store.slots
-    const res = await sendTable({
-      epoch: current.epoch + 1,
-      ranges: [{ start: 5, end: 1, owners: [new Uint8Array([1, 2, 3])] }],
-      peers: []
-    })
+    const payload = SlotTableMessage.encode({ epoch: current.epoch + 1, ranges: [{ start: 5, end: 1, owners: [new Uint8Array([1, 2, 3])] }], peers: [], clients: [] })
+    const envelope = await RecordEnvelope.seal({ domain: SLOT_TABLE_DOMAIN, codec: SLOT_TABLE_CODEC, marshal: () => payload, equals: () => false }, cluster.admin!)
+    const res = await sendTable(envelope.marshal())
 
     expect(res.status).toBe(Response.Status.BAD_REQUEST)
     expect(res.message).toMatch(/not a valid peer ID|greater than its end/)

@@ -1,3 +1,4 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { noise } from '@libp2p/noise'
 import { memory } from '@libp2p/memory'
 import { tcp } from '@libp2p/tcp'
@@ -5,9 +6,9 @@ import { yamux } from '@libp2p/yamux'
 import { MemoryDatastore } from 'datastore-core'
 import { createLibp2p } from 'libp2p'
 import { Key } from 'interface-datastore'
-import { ClusterDatastore, SlotTable, keySlot } from '../../src/index.js'
-import type { ClusterDatastoreOptions } from '../../src/index.js'
-import type { Libp2p } from '@libp2p/interface'
+import { ClusterDatastore, RESERVED_NAMESPACE, SlotTable, keySlot, signTable } from '../../src/index.js'
+import type { ClusterDatastoreOptions, SignedSlotTable } from '../../src/index.js'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 
 export interface ClusterNode {
@@ -22,6 +23,9 @@ export interface TestCluster {
   /** Client nodes: not in the table, allowed by every data node */
   clients: ClusterNode[]
   table: SlotTable
+  /** With `signed`: the admin key every node trusts, and the table as signed by it */
+  admin?: PrivateKey
+  signed?: SignedSlotTable
   stop(): Promise<void>
 }
 
@@ -34,6 +38,12 @@ export interface CreateClusterOptions {
   replicas?: number
   /** Build each node's local store (default MemoryDatastore) */
   local?(index: number): Datastore
+  /**
+   * Give every node an admin key (this one, or a new one when `true`), the
+   * table signed by it, and the clients in the table rather than in the
+   * options
+   */
+  signed?: boolean | PrivateKey
 }
 
 let memoryCounter = 0
@@ -61,12 +71,20 @@ export async function createCluster (init: CreateClusterOptions): Promise<TestCl
   const dataLibp2p = await Promise.all(Array.from({ length: init.nodes }, async () => createNode(transport)))
   const clientLibp2p = await Promise.all(Array.from({ length: init.clients ?? 0 }, async () => createNode(transport)))
 
-  const table = SlotTable.even(dataLibp2p.map(node => ({ id: node.peerId, addrs: node.getMultiaddrs() })), { epoch: 1, ...(init.replicas != null ? { replicas: init.replicas } : {}) })
   const clientIds = clientLibp2p.map(node => node.peerId)
+  const admin = init.signed === true ? await generateKeyPair('Ed25519') : init.signed === false ? undefined : init.signed
+  const table = SlotTable.even(dataLibp2p.map(node => ({ id: node.peerId, addrs: node.getMultiaddrs() })), {
+    epoch: 1,
+    ...(init.replicas != null ? { replicas: init.replicas } : {}),
+    ...(admin != null ? { clients: clientIds.map(id => ({ id })) } : {})
+  })
+  const signed = admin != null ? await signTable(table, admin) : undefined
 
   const make = (libp2p: Libp2p, index: number): ClusterNode => {
     const local = init.local?.(index) ?? new MemoryDatastore()
-    const store = new ClusterDatastore(libp2p, local, table, { clients: clientIds, ...init.options })
+    const store = signed != null && admin != null
+      ? new ClusterDatastore(libp2p, local, signed, { adminKey: admin.publicKey, ...init.options })
+      : new ClusterDatastore(libp2p, local, table, { clients: clientIds, ...init.options })
     return { libp2p, local, store }
   }
 
@@ -78,6 +96,8 @@ export async function createCluster (init: CreateClusterOptions): Promise<TestCl
     nodes,
     clients,
     table,
+    admin,
+    signed,
     async stop () {
       await Promise.all([...nodes, ...clients].map(async n => {
         await n.store.stop()
@@ -87,12 +107,14 @@ export async function createCluster (init: CreateClusterOptions): Promise<TestCl
   }
 }
 
-/** Every key held by a local store, as strings */
+/** Every data key held by a local store, as strings (not the cluster's own records under /.cluster) */
 export async function localKeys (store: Datastore): Promise<string[]> {
   const out: string[] = []
 
   for await (const key of store.queryKeys({})) {
-    out.push(key.toString())
+    if (!key.toString().startsWith(`${RESERVED_NAMESPACE}/`)) {
+      out.push(key.toString())
+    }
   }
 
   return out.sort()

@@ -1,36 +1,31 @@
 import { Response } from '../../pb/message.js'
-import { RequestError, badRequest } from '../request-error.js'
-import { tableFromMessage } from '../table.js'
+import { refusalStatus } from '../../membership/table-keeper.js'
+import { RequestError } from '../request-error.js'
 import type { HandlerContext } from '../server.js'
 
 /**
- * A member sends its slot table because ours is older. Only members may change
- * what this node believes; the table is validated before it is adopted.
+ * A peer sends its slot table because ours is older. Any peer allowed to call
+ * may: the admin key's signature, not the sender, is what is trusted (see
+ * `TableKeeper`). An older table is answered with ours, so the sender learns.
  */
 export async function handleTable (ctx: HandlerContext): Promise<Partial<Response>> {
-  if (ctx.access !== 'member') {
-    throw new RequestError(Response.Status.UNAUTHORIZED, `peer ${ctx.remote.toString()} is not a member and may not send slot tables`)
-  }
-
-  if (ctx.req.table == null) {
-    throw badRequest('a TABLE request must carry a table')
-  }
-
-  if (ctx.req.table.epoch <= ctx.ownership.table.epoch) {
-    // not newer: not worth validating (a table of thousands of peers costs milliseconds)
-    return {}
-  }
-
-  let table
+  let verdict
 
   try {
-    table = tableFromMessage(ctx.req.table)
+    verdict = await ctx.tables.receive(ctx.req.signedTable, `peer ${ctx.remote.toString()}`, { signal: ctx.signal })
   } catch (err: any) {
-    throw badRequest(err.message)
+    const status = refusalStatus(err)
+
+    if (status == null) {
+      throw err
+    }
+
+    ctx.log('refused the slot table of %p - %e', ctx.remote, err)
+    throw new RequestError(status, err.message)
   }
 
-  if (ctx.adoptTable(table)) {
-    ctx.log('adopted slot table epoch %d from %p', table.epoch, ctx.remote)
+  if (verdict.kind === 'older') {
+    return { signedTable: ctx.tables.offer() }
   }
 
   return {}
