@@ -260,6 +260,15 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     return this.table
   }
 
+  /**
+   * The slot table in force as signed by the admin key, or undefined when
+   * this node holds it unsigned (no admin key, or an unsigned table given to
+   * the constructor). This is what the node offers peers and persists.
+   */
+  get signedSlots (): SignedSlotTable | undefined {
+    return this.signed
+  }
+
   /** True between `start()` and `stop()` */
   isStarted (): boolean {
     return this.started
@@ -273,6 +282,9 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     if (this.started) {
       return
     }
+
+    // before anything serves: a restart must not roll the table back, even for a moment
+    await this.resumeTable()
 
     this.client = new RpcClient({
       libp2p: this.libp2p,
@@ -292,7 +304,6 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       tables: this.tables
     })
 
-    await this.resumeTable()
     await this.rememberPeers(this.table)
     await this.libp2p.handle(PROTOCOL, this.server.handle, {
       maxInboundStreams: this.options.maxInboundStreams,
