@@ -103,62 +103,66 @@ describe('signed slot tables: what a peer may push', () => {
 
   for (const pusher of pushers) {
     describe(`pushed by ${pusher.name}`, () => {
-      /** The answer, after checking a stranger is refused before anything is read */
-      async function send (req: Partial<Request>): Promise<Response | undefined> {
+      /**
+       * Send `req` and check the answer: a stranger is refused at stream
+       * open, before anything is read; others get `status`, with a message
+       * matching each of `message`
+       */
+      async function expectAnswer (req: Partial<Request>, status: Response.Status, ...message: Array<RegExp | string>): Promise<Response> {
         const res = await push(pusher.from(), cluster.nodes[0].libp2p, req)
 
         if (pusher.name === 'a stranger') {
           expect(res.id).toBe(0)
           expect(res.status).toBe(Response.Status.UNAUTHORIZED)
           expect(res.message).toMatch(/neither a member .* nor an allowed client/)
-          return undefined
+          return res
         }
 
         expect(res.id).toBe(1)
+        expect(res.status).toBe(status)
+
+        for (const m of message) {
+          expect(res.message).toMatch(m)
+        }
+
         return res
       }
 
       it('an unsigned newer table is refused', async () => {
         const t2 = rotated(cluster.table, 2, 1)
-        const res = await send({ epoch: 2, table: tableToMessage(t2) })
-        res != null && expect(res.status).toBe(Response.Status.UNAUTHORIZED)
-        res != null && expect(res.message).toMatch(/not signed/)
+        await expectAnswer({ epoch: 2, table: tableToMessage(t2) }, Response.Status.UNAUTHORIZED, /not signed/)
         unchanged()
       })
 
       it('a newer table signed by another key is refused', async () => {
         const forged = await signTable(rotated(cluster.table, 2, 1), other)
-        const res = await send({ epoch: 2, signedTable: forged.bytes as Uint8Array<ArrayBuffer> })
-        res != null && expect(res.status).toBe(Response.Status.UNAUTHORIZED)
-        res != null && expect(res.message).toMatch(/not by the admin key/)
+        await expectAnswer({ epoch: 2, signedTable: forged.bytes as Uint8Array<ArrayBuffer> }, Response.Status.UNAUTHORIZED, /not by the admin key/)
         unchanged()
       })
 
       it('an older table, even signed by the admin key, is ignored and answered with the newer one', async () => {
         const older = await signTable(rotated(cluster.table, 0, 1), cluster.admin!)
-        const res = await send({ epoch: 0, signedTable: older.bytes as Uint8Array<ArrayBuffer> })
-        res != null && expect(res.status).toBe(Response.Status.OK)
-        res != null && expect(Uint8Array.from(res.signedTable ?? [])).toEqual(Uint8Array.from(cluster.signed!.bytes))
+        const res = await expectAnswer({ epoch: 0, signedTable: older.bytes as Uint8Array<ArrayBuffer> }, Response.Status.OK)
+
+        if (res.id !== 0) {
+          expect(Uint8Array.from(res.signedTable ?? [])).toEqual(Uint8Array.from(cluster.signed!.bytes))
+        }
+
         unchanged()
       })
 
       it('another table with the same epoch is refused: as a conflict when the admin key signed it', async () => {
         const same = await signTable(rotated(cluster.table, 1, 2), cluster.admin!)
-        const res = await send({ epoch: 1, signedTable: same.bytes as Uint8Array<ArrayBuffer> })
-        res != null && expect(res.status).toBe(Response.Status.CONFLICT)
-        res != null && expect(res.message).toContain(same.hash)
-        res != null && expect(res.message).toContain(cluster.signed!.hash)
+        await expectAnswer({ epoch: 1, signedTable: same.bytes as Uint8Array<ArrayBuffer> }, Response.Status.CONFLICT, same.hash, cluster.signed!.hash)
 
         const forged = await signTable(rotated(cluster.table, 1, 2), other)
-        const refused = await send({ epoch: 1, signedTable: forged.bytes as Uint8Array<ArrayBuffer> })
-        refused != null && expect(refused.status).toBe(Response.Status.UNAUTHORIZED)
+        await expectAnswer({ epoch: 1, signedTable: forged.bytes as Uint8Array<ArrayBuffer> }, Response.Status.UNAUTHORIZED, /not by the admin key/)
         unchanged()
       })
 
       it('an epoch jump to 2^53-1 signed by a wrong key is refused', async () => {
         const jump = await signTable(rotated(cluster.table, Number.MAX_SAFE_INTEGER, 1, []), other)
-        const res = await send({ epoch: Number.MAX_SAFE_INTEGER, signedTable: jump.bytes as Uint8Array<ArrayBuffer> })
-        res != null && expect(res.status).toBe(Response.Status.UNAUTHORIZED)
+        await expectAnswer({ epoch: Number.MAX_SAFE_INTEGER, signedTable: jump.bytes as Uint8Array<ArrayBuffer> }, Response.Status.UNAUTHORIZED, /not by the admin key/)
         unchanged()
       })
 
@@ -167,15 +171,12 @@ describe('signed slot tables: what a peer may push', () => {
         const envelope = RecordEnvelope.createFromProtobuf(real.bytes)
         // the admin's signature of another table: the payload was altered after signing
         const altered = new RecordEnvelope({ ...envelope, payload: SlotTableMessage.encode(tableToMessage(rotated(cluster.table, 2, 2))) }).marshal()
-        const res = await send({ epoch: 2, signedTable: altered as Uint8Array<ArrayBuffer> })
-        res != null && expect(res.status).toBe(Response.Status.UNAUTHORIZED)
-        res != null && expect(res.message).toMatch(/does not verify/)
+        await expectAnswer({ epoch: 2, signedTable: altered as Uint8Array<ArrayBuffer> }, Response.Status.UNAUTHORIZED, /does not verify/)
         unchanged()
       })
 
       it('bytes that are no envelope at all are refused', async () => {
-        const res = await send({ epoch: 9, signedTable: enc.encode('not an envelope') })
-        res != null && expect(res.status).toBe(Response.Status.UNAUTHORIZED)
+        await expectAnswer({ epoch: 9, signedTable: enc.encode('not an envelope') }, Response.Status.UNAUTHORIZED, /not a signed envelope/)
         unchanged()
       })
     })

@@ -1,4 +1,4 @@
-import { Response } from '../../pb/message.js'
+import type { Response } from '../../pb/message.js'
 import { refusalStatus } from '../../membership/table-keeper.js'
 import { RequestError } from '../request-error.js'
 import type { HandlerContext } from '../server.js'
