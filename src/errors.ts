@@ -189,3 +189,41 @@ export class PartialWriteError extends ClusterAggregateError {
     this.written = written
   }
 }
+
+/**
+ * Why a membership plan was refused, see {@link InvalidPlanError}
+ */
+export type InvalidPlanReason =
+  /** The target is not a list of members with valid peer IDs */
+  'bad-target' |
+  /** A node is listed twice */
+  'duplicate-node' |
+  /** A weight is not a finite number > 0 */
+  'bad-weight' |
+  /** The replication factor is not an integer from 1 to the number of members */
+  'bad-replicas' |
+  /** More replicas per slot than nodes */
+  'too-few-nodes' |
+  /** The plan would leave no node */
+  'last-node' |
+  /** The node to remove or reweigh owns no slots */
+  'unknown-node' |
+  /** The node to add already owns slots */
+  'already-member'
+
+/**
+ * A membership change (add, remove, rebalance) cannot be planned as asked.
+ * `reason` says which rule it broke; the message says what to do.
+ */
+export class InvalidPlanError extends ClusterError {
+  static override name = 'InvalidPlanError'
+  override name = InvalidPlanError.name
+
+  /** Which rule the request broke */
+  readonly reason: InvalidPlanReason
+
+  constructor (reason: InvalidPlanReason, message: string) {
+    super(message)
+    this.reason = reason
+  }
+}

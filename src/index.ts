@@ -66,11 +66,14 @@ export type { AntiEntropyStats } from './replication/anti-entropy.js'
 export type { Consistency, ConsistencyOptions } from './replication/consistency.js'
 export type { ClusterStatus, PeerStatus } from './datastore/cluster-datastore.js'
 export { RESERVED_NAMESPACE } from './owner/keys.js'
+export { planTable, planAddNode, planRemoveNode, planRebalance, currentWeights } from './membership/planner.js'
+export type { PlanMember, PlanTarget, PlanOptions, TablePlan, NodePlan, ReplicaMove } from './membership/planner.js'
 export {
   ClusterError, ClusterAggregateError, PartialWriteError, InvalidParametersError, InvalidSlotTableError, NotStartedError, UnavailableError,
   UnauthorizedError, TooLargeError, BadRequestError, MovedError, InternalError, ProtocolError, NotFoundError,
-  TableSignatureError, TableConflictError
+  TableSignatureError, TableConflictError, InvalidPlanError
 } from './errors.js'
+export type { InvalidPlanReason } from './errors.js'
 
 /**
  * The parts of a libp2p node the cluster uses. A node from `createLibp2p()`
