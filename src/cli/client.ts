@@ -57,7 +57,7 @@ export async function openClient (file: string, io: CliIO, requestTimeout?: numb
   let store: ClusterDatastore
 
   try {
-    store = new ClusterDatastore(libp2p, new MemoryDatastore(), config.slots, options)
+    store = new ClusterDatastore(libp2p, new MemoryDatastore(), config.signed ?? config.slots, options)
     await store.start()
   } catch (err) {
     await libp2p.stop()
@@ -104,7 +104,7 @@ export function clientError (err: unknown): unknown {
   }
 
   if (err instanceof UnauthorizedError) {
-    return new CliError(`${err.message}\nfix: add this client's peer ID to "clients" in every node config and restart the nodes`, EXIT.FAILED, { cause: err })
+    return new CliError(`${err.message}\nfix: add this client's peer ID to the clients of the slot table (a table signed with the cluster's admin key, for nodes with an adminKey), or to "clients" in the config of every node without one, and restart those nodes`, EXIT.FAILED, { cause: err })
   }
 
   if (err instanceof ClusterError || err instanceof ClusterAggregateError) {

@@ -11,15 +11,17 @@
 
 import { readFile, stat, writeFile, chmod } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
-import { privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { privateKeyFromProtobuf, privateKeyToProtobuf, publicKeyFromProtobuf, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { InvalidSlotTableError } from '../errors.js'
+import { openSignedTable } from '../membership/signed-table.js'
 import { SlotTable } from '../slots/table.js'
 import { ConfigError, codeOf, messageOf } from './errors.js'
 import type { ClusterDatastoreOptions, SlotTableJSON } from '../index.js'
+import type { SignedSlotTable } from '../membership/signed-table.js'
 import type { ConfigProblem } from './errors.js'
-import type { PeerId, PrivateKey } from '@libp2p/interface'
+import type { PeerId, PrivateKey, PublicKey } from '@libp2p/interface'
 
 /** The config format version this program reads and writes */
 export const CONFIG_VERSION = 1
@@ -68,6 +70,10 @@ export interface NodeConfigJSON {
   clients?: Array<string | ClientEntryJSON>
   options?: OptionsJSON
   slots: SlotTableJSON
+  /** The cluster's admin public key, protobuf in base64 (see `adminKeyString`) */
+  adminKey?: string
+  /** `slots` signed by the admin key: a marshaled signed envelope in base64 */
+  signedTable?: string
 }
 
 /**
@@ -80,6 +86,8 @@ export interface ClientConfigJSON {
   privateKeyFile: string
   options?: OptionsJSON
   slots: SlotTableJSON
+  adminKey?: string
+  signedTable?: string
 }
 
 /** Either config file, as JSON */
@@ -96,6 +104,9 @@ interface LoadedBase {
   privateKeyFile: string
   privateKey: PrivateKey
   slots: SlotTable
+  /** `slots` as signed by the admin key, when the config has `signedTable` */
+  signed?: SignedSlotTable
+  /** With `adminKey` in the config, `options.adminKey` is set */
   options: ClusterDatastoreOptions
   /** Things that work but are probably not what was meant */
   warnings: string[]
@@ -118,7 +129,7 @@ export interface ClientConfig extends LoadedBase {
   role: 'client'
 }
 
-const COMMON_FIELDS = ['version', 'role', 'peerId', 'privateKeyFile', 'options', 'slots']
+const COMMON_FIELDS = ['version', 'role', 'peerId', 'privateKeyFile', 'options', 'slots', 'adminKey', 'signedTable']
 const NODE_FIELDS = [...COMMON_FIELDS, 'listen', 'store', 'clients']
 
 /** Option name -> smallest value the core accepts */
@@ -154,6 +165,9 @@ export interface ValidatedConfig {
   listen: string[]
   store: { type: StoreType, path?: string }
   clients: ClientEntryJSON[]
+  adminKey?: PublicKey
+  /** The marshaled signed envelope; checked against `adminKey` and `slots` by `loadConfig` */
+  signedTable?: Uint8Array
   warnings: string[]
 }
 
@@ -257,11 +271,18 @@ export function validateConfig (input: unknown, expectRole?: 'node' | 'client'):
   let listen: string[] = []
   let store: ValidatedConfig['store'] = { type: 'memory' }
   let clients: ClientEntryJSON[] = []
+  const { adminKey, signedTable } = checkSigning(input, problems, warnings)
 
   if (role === 'node') {
     listen = checkListen(input.listen, problems)
     store = checkStore(input.store, problems)
     clients = checkClients(input.clients, problems)
+
+    if (adminKey != null && clients.length > 0) {
+      problems.push({ field: 'clients', message: 'is given together with adminKey', fix: 'with an admin key the allowed clients are part of the signed table (slots.clients), so they change everywhere at once: remove "clients" and sign a table that lists them' })
+    } else if (adminKey != null && slots != null) {
+      clients = slots.clients.map(c => ({ peerId: c.id.toString(), readOnly: c.readOnly }))
+    }
 
     if (peerId != null && slots != null) {
       if (!slots.hasPeer(peerId)) {
@@ -280,7 +301,74 @@ export function validateConfig (input: unknown, expectRole?: 'node' | 'client'):
     return { problems }
   }
 
-  return { config: { role, peerId, privateKeyFile, slots, options, listen, store, clients, warnings }, problems }
+  return { config: { role, peerId, privateKeyFile, slots, options, listen, store, clients, adminKey, signedTable, warnings }, problems }
+}
+
+/**
+ * `adminKey` and `signedTable`: base64 strings, the table only with the key
+ */
+function checkSigning (input: Record<string, unknown>, problems: ConfigProblem[], warnings: string[]): { adminKey?: PublicKey, signedTable?: Uint8Array } {
+  let adminKey: PublicKey | undefined
+  let signedTable: Uint8Array | undefined
+  const keyFix = 'copy "adminKey" from a config init wrote for this cluster (it is the admin public key, protobuf in base64), or remove it for a fixed table'
+
+  if (input.adminKey !== undefined) {
+    if (typeof input.adminKey !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(input.adminKey)) {
+      problems.push({ field: 'adminKey', message: `must be a base64 string, got ${describe(input.adminKey)}`, fix: keyFix })
+    } else {
+      try {
+        adminKey = publicKeyFromProtobuf(Buffer.from(input.adminKey, 'base64'))
+      } catch (err) {
+        problems.push({ field: 'adminKey', message: `is not a public key: ${messageOf(err)}`, fix: keyFix })
+      }
+    }
+  }
+
+  if (input.signedTable !== undefined) {
+    if (typeof input.signedTable !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(input.signedTable)) {
+      problems.push({ field: 'signedTable', message: `must be a base64 string, got ${describe(input.signedTable)}`, fix: 'copy "signedTable" together with "slots" from a config init wrote for this cluster' })
+    } else if (input.adminKey === undefined) {
+      problems.push({ field: 'signedTable', message: 'is given without adminKey, so nothing can check it', fix: 'add the cluster\'s "adminKey", or remove "signedTable"' })
+    } else {
+      signedTable = Buffer.from(input.signedTable, 'base64')
+    }
+  } else if (adminKey != null) {
+    warnings.push('the config has adminKey but no signedTable: this node adopts tables signed by the admin key, but has no signed table of its own to hand to peers')
+  }
+
+  return { adminKey, signedTable }
+}
+
+/**
+ * The config's signed table, checked: it opens with the admin key and holds
+ * the config's `slots`
+ *
+ * @throws {ConfigError} naming signedTable when it does not
+ */
+async function openConfigTable (file: string, config: ValidatedConfig): Promise<SignedSlotTable | undefined> {
+  if (config.signedTable == null || config.adminKey == null) {
+    return undefined
+  }
+
+  const fix = 'copy "slots" and "signedTable" together from a config written for this cluster (init, or the command that signed the latest table)'
+  let signed: SignedSlotTable
+
+  try {
+    signed = await openSignedTable(config.signedTable, config.adminKey)
+  } catch (err) {
+    throw new ConfigError(file, [{ field: 'signedTable', message: `cannot be used: ${messageOf(err)}`, fix }])
+  }
+
+  if (!signed.table.equals(config.slots)) {
+    throw new ConfigError(file, [{ field: 'signedTable', message: `holds another table than "slots" (signed epoch ${signed.table.epoch}, slots epoch ${config.slots.epoch})`, fix }])
+  }
+
+  return signed
+}
+
+/** A public key as configs carry it: protobuf in base64 */
+export function adminKeyString (key: PublicKey): string {
+  return Buffer.from(publicKeyToProtobuf(key)).toString('base64')
 }
 
 /**
@@ -324,6 +412,7 @@ export async function loadConfig (file: string, expectRole?: 'node' | 'client'):
   }
 
   const keyPath = isAbsolute(config.privateKeyFile) ? config.privateKeyFile : resolve(dirname(path), config.privateKeyFile)
+  const signed = await openConfigTable(file, config)
   const { privateKey, warnings } = await loadKeyFile(file, keyPath, config.peerId)
   const base = {
     file: path,
@@ -331,7 +420,8 @@ export async function loadConfig (file: string, expectRole?: 'node' | 'client'):
     privateKeyFile: keyPath,
     privateKey,
     slots: config.slots,
-    options: config.options,
+    signed,
+    options: config.adminKey != null ? { ...config.options, adminKey: config.adminKey } : config.options,
     warnings: [...config.warnings, ...warnings]
   }
 
@@ -372,7 +462,7 @@ async function loadKeyFile (configFile: string, keyPath: string, peerId: PeerId)
     throw new ConfigError(configFile, [{ field, message: `cannot read key file ${keyPath}: ${fsReason(err)}`, fix }])
   }
 
-  const privateKey = decodeKey(bytes)
+  const privateKey = decodePrivateKey(bytes)
 
   if (privateKey == null) {
     throw new ConfigError(configFile, [{
@@ -406,7 +496,10 @@ async function loadKeyFile (configFile: string, keyPath: string, peerId: PeerId)
   return { privateKey, warnings }
 }
 
-function decodeKey (bytes: Uint8Array): PrivateKey | undefined {
+/**
+ * A private key from a key file: its protobuf encoding, or that in base64
+ */
+export function decodePrivateKey (bytes: Uint8Array): PrivateKey | undefined {
   try {
     return privateKeyFromProtobuf(bytes)
   } catch {

@@ -7,9 +7,11 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { privateKeyToProtobuf, publicKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { LevelDatastore } from 'datastore-level'
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
-import { keySlot, SlotTable } from '../../src/index.js'
+import { readAdminKey } from '../../src/cli/admin-key.js'
+import { keySlot, openSignedTable, SlotTable } from '../../src/index.js'
 import { BUILD_TIMEOUT, buildCli, freeBasePort, runCli, runCliBytes, startServe } from './utils/cli.js'
 import type { BuiltCli, ServeProcess } from './utils/cli.js'
 
@@ -88,9 +90,19 @@ describe('datastore-cluster command line: a 3-node cluster', () => {
     expect((await stat(join(dir, 'client.key'))).mode & 0o777).toBe(0o600)
     expect(table.hasPeer(clientJson.peerId)).toBe(false)
 
-    // every node allows the client
-    for (let i = 0; i < NODES; i++) {
-      expect(JSON.parse(await readFile(config(i), 'utf8')).clients).toEqual([clientJson.peerId])
+    // the table allows the client, and is signed by the admin key init wrote (mode 0600, in no config)
+    expect(table.clients.map(c => [c.id.toString(), c.readOnly])).toEqual([[clientJson.peerId, false]])
+    const admin = await readAdminKey(join(dir, 'admin.key'))
+    expect((await stat(join(dir, 'admin.key'))).mode & 0o777).toBe(0o600)
+    const adminPrivate = Buffer.from(privateKeyToProtobuf(admin)).toString('base64')
+
+    for (const file of [...Array.from({ length: NODES }, (_, i) => config(i)), client]) {
+      const json = JSON.parse(await readFile(file, 'utf8'))
+      expect(json.clients).toBeUndefined()
+      expect(publicKeyFromProtobuf(Buffer.from(json.adminKey, 'base64')).equals(admin.publicKey)).toBe(true)
+      const signed = await openSignedTable(Buffer.from(json.signedTable, 'base64'), admin.publicKey)
+      expect(signed.table.equals(table)).toBe(true)
+      expect(JSON.stringify(json)).not.toContain(adminPrivate)
     }
   })
 
@@ -285,6 +297,10 @@ describe('datastore-cluster command line: other local stores', () => {
     const node = join(dir, 'node-1.json')
     const closed = join(dir, 'closed.json')
     const config = JSON.parse(await readFile(node, 'utf8'))
+    // a node configured without the admin key takes its clients from its own config: none here
+    delete config.adminKey
+    delete config.signedTable
+    config.slots.clients = []
     config.clients = []
     await writeFile(closed, JSON.stringify(config))
     const client = join(dir, 'client.json')
@@ -294,7 +310,7 @@ describe('datastore-cluster command line: other local stores', () => {
     const put = await runCli(cli.bin, ['put', '-c', client, 'k', 'v'])
     expect(put.code).toBe(1)
     expect(put.stderr).toContain('is neither a member of this node\'s slot table nor an allowed client')
-    expect(put.stderr).toContain('fix: add this client\'s peer ID to "clients" in every node config and restart the nodes')
+    expect(put.stderr).toContain('fix: add this client\'s peer ID to the clients of the slot table')
 
     const status = await runCli(cli.bin, ['status', '-c', client, '--json', '--timeout', '15000'])
     expect(status.code).toBe(1)

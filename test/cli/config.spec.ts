@@ -8,7 +8,7 @@
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { COMMANDS } from '../../src/cli/index.js'
@@ -149,6 +149,35 @@ describe('datastore-cluster command line: config validation', () => {
       expect(config.warnings).toEqual([`key file ${join(dir, 'open.key')} can be read by other users (mode 0644): run chmod 600 ${join(dir, 'open.key')}`])
     })
 
+    it('the signed table: checked against adminKey and slots, clients only in the table', async () => {
+      const { loadConfig } = await import('../../src/cli/config.js')
+      const loaded = await loadConfig(join(dir, 'node-1.json'), 'node')
+      expect(loaded.signed?.table.equals(loaded.slots)).toBe(true)
+      expect(loaded.options.adminKey).toBeDefined()
+      expect(loaded.clients).toEqual([{ peerId: clientJson.peerId, readOnly: false }])
+
+      const garbage = await runMain(['serve', '--config', await variant(c => { c.adminKey = 'bm90IGEga2V5' })])
+      expect(garbage.code).toBe(3)
+      expect(garbage.stderr).toMatch(/ - adminKey: is not a public key/)
+
+      const unchecked = await runMain(['serve', '--config', await variant(c => { delete c.adminKey })])
+      expect(unchecked.code).toBe(3)
+      expect(unchecked.stderr).toContain('  - signedTable: is given without adminKey, so nothing can check it\n')
+
+      const other = Buffer.from(publicKeyToProtobuf((await generateKeyPair('Ed25519')).publicKey)).toString('base64')
+      const otherKey = await runMain(['serve', '--config', await variant(c => { c.adminKey = other })])
+      expect(otherKey.code).toBe(3)
+      expect(otherKey.stderr).toMatch(/ - signedTable: cannot be used: the slot table is signed by key 12D3\w+, not by the admin key 12D3\w+/)
+
+      const edited = await runMain(['serve', '--config', await variant(c => { c.slots.epoch = 2 })])
+      expect(edited.code).toBe(3)
+      expect(edited.stderr).toContain('  - signedTable: holds another table than "slots" (signed epoch 1, slots epoch 2)\n')
+
+      const clients = await runMain(['serve', '--config', await variant(c => { c.clients = [clientJson.peerId] })])
+      expect(clients.code).toBe(3)
+      expect(clients.stderr).toContain('  - clients: is given together with adminKey\n    fix: with an admin key the allowed clients are part of the signed table')
+    })
+
     it('not JSON', async () => {
       const file = join(dir, 'broken.json')
       await writeFile(file, '{ "version": 1, }')
@@ -159,8 +188,7 @@ describe('datastore-cluster command line: config validation', () => {
 
     it('a misspelt field', async () => {
       const file = await variant(c => {
-        c.clinets = c.clients
-        delete c.clients
+        c.clinets = []
       })
       const res = await runMain(['serve', '--config', file])
       expect(res.code).toBe(3)

@@ -4,9 +4,11 @@ import { join, resolve } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { SLOT_COUNT } from '../../constants.js'
+import { signTable } from '../../membership/signed-table.js'
 import { SlotTable } from '../../slots/table.js'
+import { ADMIN_KEY_FILE, writeAdminKey } from '../admin-key.js'
 import { PROGRAM, integerOption, stringOption } from '../args.js'
-import { CONFIG_VERSION, STORE_TYPES, writeConfigFile, writeKeyFile } from '../config.js'
+import { CONFIG_VERSION, STORE_TYPES, adminKeyString, writeConfigFile, writeKeyFile } from '../config.js'
 import { CliError, EXIT, UsageError } from '../errors.js'
 import { write } from '../io.js'
 import type { Command } from '../args.js'
@@ -30,8 +32,16 @@ export const init: Command = {
 Write one config file per data node (node-1.json … node-N.json, each with its
 own key file node-K.key) and a client config (client.json, client.key) into
 DIR, creating DIR if needed. Every config carries the same slot table: the
-16384 slots split evenly over the nodes, with each node's peer ID and address.
-The data nodes allow the client's peer ID.
+16384 slots split evenly over the nodes, with each node's peer ID and address,
+and the client's peer ID among the table's allowed clients.
+
+It also writes the cluster's admin key, admin.key (mode 0600): every table is
+signed by it (the configs carry the table, its signature "signedTable" and
+the admin public key "adminKey"), and nodes adopt a new table only when it
+is signed by this key and has a higher epoch. The admin key is never put in
+a config nor sent over the network: move it off the nodes' machines, to
+where the operator signs tables, and keep a backup - without it the table
+can no longer be changed.
 
 With --replicas R (default: 3, or the number of nodes if fewer), every slot
 range has R owners: node K's range is also held by the next R-1 nodes, and
@@ -98,7 +108,7 @@ async function runInit (args: Parameters<Command['run']>[0], io: CliIO): Promise
   }
 
   const dir = resolve(io.cwd, args.positionals[0])
-  const names = [...Array.from({ length: nodes }, (_, i) => [`node-${i + 1}.json`, `node-${i + 1}.key`]).flat(), 'client.json', 'client.key']
+  const names = [...Array.from({ length: nodes }, (_, i) => [`node-${i + 1}.json`, `node-${i + 1}.key`]).flat(), 'client.json', 'client.key', ADMIN_KEY_FILE]
 
   for (const name of names) {
     if (await exists(join(dir, name))) {
@@ -108,16 +118,24 @@ async function runInit (args: Parameters<Command['run']>[0], io: CliIO): Promise
 
   await mkdir(dir, { recursive: true })
 
-  const keys = await Promise.all(Array.from({ length: nodes + 1 }, async () => generateKeyPair('Ed25519')))
+  const keys = await Promise.all(Array.from({ length: nodes + 2 }, async () => generateKeyPair('Ed25519')))
   const nodeKeys = keys.slice(0, nodes)
   const clientKey = keys[nodes]
+  const adminKey = keys[nodes + 1]
   const clientId = peerIdFromPrivateKey(clientKey).toString()
 
   const table = SlotTable.even(nodeKeys.map((key, i) => ({
     id: peerIdFromPrivateKey(key),
     addrs: [`${addrPrefix(hosts[i])}/tcp/${ports[i]}`]
-  })), { epoch: 1, replicas })
+  })), { epoch: 1, replicas, clients: [{ id: clientId }] })
   const slots = table.toJSON()
+  const signing = {
+    adminKey: adminKeyString(adminKey.publicKey),
+    signedTable: Buffer.from((await signTable(table, adminKey)).bytes).toString('base64')
+  }
+
+  // first: a cluster whose admin key was not written could never change its table
+  await writeAdminKey(join(dir, ADMIN_KEY_FILE), adminKey)
 
   for (let i = 0; i < nodes; i++) {
     const name = `node-${i + 1}`
@@ -129,8 +147,8 @@ async function runInit (args: Parameters<Command['run']>[0], io: CliIO): Promise
       privateKeyFile: `${name}.key`,
       listen: [`${addrPrefix(listenOn)}/tcp/${ports[i]}`],
       store: storeType === 'memory' ? { type: 'memory' } : { type: storeType, path: `${name}.data` },
-      clients: [clientId],
-      slots
+      slots,
+      ...signing
     }
 
     await writeKeyFile(join(dir, `${name}.key`), nodeKeys[i])
@@ -142,7 +160,8 @@ async function runInit (args: Parameters<Command['run']>[0], io: CliIO): Promise
     role: 'client',
     peerId: clientId,
     privateKeyFile: 'client.key',
-    slots
+    slots,
+    ...signing
   }
 
   await writeKeyFile(join(dir, 'client.key'), clientKey)
@@ -158,6 +177,7 @@ async function runInit (args: Parameters<Command['run']>[0], io: CliIO): Promise
   })
   lines.push(`  client.json  ${clientId}`)
   lines.push('key files (*.key, mode 0600) hold the identities: keep each on its node\'s machine.')
+  lines.push(`${ADMIN_KEY_FILE} signs every slot table: move it off the nodes' machines and back it up; without it the table cannot change.`)
   lines.push('', 'start the nodes (one terminal or service each):')
 
   for (let i = 0; i < Math.min(nodes, 3); i++) {

@@ -18,8 +18,10 @@ export const keygen: Command = {
   description: `
 Generate an Ed25519 identity, write it to FILE (mode 0600; an existing file is
 never overwritten) and print its peer ID. Use it to add a client: copy
-client.json, set its peerId and privateKeyFile to the new ones, add the peer ID
-to "clients" in every node config and restart the nodes.`,
+client.json, set its peerId and privateKeyFile to the new ones, and allow the
+peer ID: in a cluster with an admin key (init makes one) it must be among the
+clients of a new slot table signed with admin.key; nodes without an adminKey
+take it in "clients" of their config, and a restart.`,
   options: {},
   positionals: { min: 1, max: 1, name: 'FILE (the key file to write)' },
   examples: [`${PROGRAM} keygen ./cluster/client-2.key`],

@@ -145,8 +145,10 @@ async function runServe (args: Parameters<Command['run']>[0], io: CliIO): Promis
           log('store takes writes again: up')
         }
       })
-      const clients = new Set(config.clients.map(c => c.peerId))
-      await serveHealth(node, health, peer => store.slots.hasPeer(peer) || clients.has(peer.toString()), () => store.status())
+      const clients = new Set(config.options.adminKey != null ? [] : config.clients.map(c => c.peerId))
+      // with an admin key the allowed clients are those of the signed table in force
+      const isClient = (peer: string): boolean => clients.has(peer) || store.slots.clients.some(c => c.id.toString() === peer)
+      await serveHealth(node, health, peer => store.slots.hasPeer(peer) || isClient(peer.toString()), () => store.status())
       closers.push({
         done: 'stopped serving',
         failed: 'stop serving',
@@ -188,6 +190,9 @@ async function runServe (args: Parameters<Command['run']>[0], io: CliIO): Promis
     }
 
     log(`peers: ${cluster.slots.peers.length} in the table; clients allowed: ${config.clients.length === 0 ? 'none' : config.clients.map(c => `${c.peerId}${c.readOnly === true ? ' (read-only)' : ''}`).join(', ')}`)
+    log(config.options.adminKey != null
+      ? `table changes: only tables signed by the admin key (${cluster.signedSlots != null ? `this one's hash ${cluster.signedSlots.hash.slice(0, 16)}…` : 'this node holds its table unsigned'})`
+      : 'table changes: none from the network (no adminKey in the config)')
     log(`ready: serving ${PROTOCOL}`)
 
     const signal = await stopping.promise
@@ -330,7 +335,10 @@ async function listen (config: NodeConfig): Promise<Libp2p> {
 
 function createCluster (config: NodeConfig, libp2p: Libp2p, local: Datastore): ClusterDatastore {
   try {
-    return new ClusterDatastore(libp2p, local, config.slots, { ...config.options, clients: config.clients })
+    // with an admin key, the clients are in the signed table
+    return config.options.adminKey != null
+      ? new ClusterDatastore(libp2p, local, config.signed ?? config.slots, config.options)
+      : new ClusterDatastore(libp2p, local, config.slots, { ...config.options, clients: config.clients })
   } catch (err) {
     // the config was checked field by field; this catches limits the core adds later
     if (err instanceof InvalidParametersError) {

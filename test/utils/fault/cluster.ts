@@ -12,8 +12,10 @@ import { Readable } from 'node:stream'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { ADMIN_KEY_FILE, readAdminKey } from '../../../src/cli/admin-key.js'
 import { openClient } from '../../../src/cli/client.js'
 import { loadConfig, writeConfigFile, writeKeyFile } from '../../../src/cli/config.js'
+import { SlotTable, signTable } from '../../../src/index.js'
 import { afterAll, beforeAll } from 'vitest'
 import { BUILD_TIMEOUT, buildCli, freeBasePort, runCli, startServe } from '../../cli/utils/cli.js'
 import type { ServeProcess } from '../../cli/utils/cli.js'
@@ -121,12 +123,15 @@ export class FaultCluster {
       clientConfigs.push(file)
     }
 
+    // the extra clients join the table's clients, signed again with the admin key init wrote
+    const table = SlotTable.fromJSON(template.slots)
+    const withClients = SlotTable.fromRanges({ ...table.toJSON(), clients: [...table.clients, ...extraIds.map(id => ({ id }))] })
+    const signed = await signTable(withClients, await readAdminKey(join(dir, ADMIN_KEY_FILE)))
+
     for (const file of [...nodeConfigs, ...clientConfigs]) {
       const config = JSON.parse(await readFile(file, 'utf8')) as NodeConfigJSON | ClientConfigJSON
-
-      if (config.role === 'node') {
-        config.clients = [...(config.clients ?? []), ...extraIds]
-      }
+      config.slots = withClients.toJSON()
+      config.signedTable = Buffer.from(signed.bytes).toString('base64')
 
       if (init.options != null) {
         config.options = { ...config.options, ...init.options }
