@@ -278,3 +278,88 @@ describe('signed slot tables: adoption', () => {
     await level.close()
   })
 })
+
+describe('signed slot tables: what an owner may answer', () => {
+  let honest: Libp2p
+  let liar: Libp2p
+  let store: ClusterDatastore
+  let admin: PrivateKey
+  let table: SlotTable
+  /** What the lying owner answers to each request */
+  let answer: (req: Request) => Partial<Response>
+  const asked: Request.Type[] = []
+
+  beforeAll(async () => {
+    ;[honest, liar] = await Promise.all([createNode(), createNode()])
+    admin = await generateKeyPair('Ed25519')
+    table = SlotTable.even([honest, liar].map(n => ({ id: n.peerId, addrs: n.getMultiaddrs() })), { epoch: 1 })
+    // a member of the table that runs no datastore: it answers whatever the test says
+    await liar.handle(PROTOCOL, (stream) => {
+      const lp = lpStream(stream)
+      void (async () => {
+        try {
+          while (true) {
+            const req = Request.decode(await lp.read())
+            asked.push(req.type)
+            await lp.write(Response.encode({ id: req.id, ...answer(req) }))
+          }
+        } catch {
+          // the stream ended
+        }
+      })()
+    })
+    store = new ClusterDatastore(honest, new MemoryDatastore(), await signTable(table, admin), { adminKey: admin.publicKey })
+    await store.start()
+  })
+
+  afterAll(async () => {
+    await store?.stop()
+    await Promise.all([honest?.stop(), liar?.stop()])
+  })
+
+  /** A key the lying owner is primary of */
+  function liarsKey (i: number): Key {
+    for (let n = 0; ; n++) {
+      const key = new Key(`/liar/${i}/${n}`)
+      if (table.ownersOfKey(key)[0].equals(liar.peerId)) return key
+    }
+  }
+
+  // first: once an owner failed to show a table for an epoch, it is not asked again up to that epoch
+  it('an answer claiming a newer epoch makes the node ask once, refuse the forged table, and not ask that owner again for that epoch', async () => {
+    const forged = await signTable(rotated(table, 7, 1), await generateKeyPair('Ed25519'))
+    answer = (req) => req.type === Request.Type.GET_TABLE
+      ? { status: Response.Status.OK, epoch: 7, signedTable: forged.bytes as Uint8Array<ArrayBuffer> }
+      : { status: Response.Status.OK, epoch: 7, value: enc.encode('lie') }
+    asked.length = 0
+
+    // GET answered OK, with an epoch the node does not have: catch-up runs in the background
+    await store.get(liarsKey(3))
+    await expect.poll(() => asked.filter(t => t === Request.Type.GET_TABLE).length, { timeout: 10_000 }).toBe(1)
+    await store.get(liarsKey(3))
+    await store.get(liarsKey(3))
+    expect(asked.filter(t => t === Request.Type.GET_TABLE)).toHaveLength(1)
+    expect(store.slots.epoch).toBe(1)
+    expect(store.signedSlots?.table.equals(table)).toBe(true)
+  })
+
+  it('a MOVED answer with an epoch jump to 2^53-1 signed by a wrong key fails the call and changes nothing', async () => {
+    const jump = await signTable(rotated(table, Number.MAX_SAFE_INTEGER, 1), await generateKeyPair('Ed25519'))
+    answer = () => ({ status: Response.Status.MOVED, epoch: Number.MAX_SAFE_INTEGER, message: 'moved', signedTable: jump.bytes as Uint8Array<ArrayBuffer> })
+
+    await expect(store.put(liarsKey(1), enc.encode('v'))).rejects.toHaveProperty('name', 'TableSignatureError')
+    expect(store.slots.epoch).toBe(1)
+  })
+
+  it('a MOVED answer with an unsigned newer table (the old form) is not adopted: the caller asks for a signed one and refuses the garbage it gets', async () => {
+    answer = (req) => req.type === Request.Type.GET_TABLE
+      ? { status: Response.Status.OK, epoch: 2, signedTable: enc.encode('garbage') }
+      : { status: Response.Status.MOVED, epoch: 2, message: 'moved', table: tableToMessage(rotated(table, 2, 1)) }
+    asked.length = 0
+
+    await expect(store.put(liarsKey(2), enc.encode('v'))).rejects.toHaveProperty('name', 'TableSignatureError')
+    expect(asked).toContain(Request.Type.GET_TABLE)
+    expect(store.slots.epoch).toBe(1)
+  })
+
+})
