@@ -276,7 +276,9 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
 
   /**
    * Register the data protocol and start serving. The libp2p node must be
-   * started for peers to reach this one.
+   * started for peers to reach this one. The digests of the replicated
+   * slots are built from the local store in the background from here (one
+   * scan), so the first replicated write does not wait for that scan.
    */
   async start (): Promise<void> {
     if (this.started) {
@@ -310,6 +312,10 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       maxOutboundStreams: this.options.maxOutboundStreams
     })
     await this.hints.load()
+    // the slot digests are built now, in the background, not by the first replicated write
+    this.owner.start().catch(err => {
+      this.log.error('could not build the slot digests from the local store - %e', err)
+    })
     this.started = true
     this.antiEntropy.start()
     this.watchReplicas()

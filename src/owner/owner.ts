@@ -8,6 +8,7 @@ import { keySlot } from '../slots/hash.js'
 import { SlotDigests } from './digests.js'
 import { isReserved, keyProblem } from './keys.js'
 import { notOwned } from './role.js'
+import { breathing } from './scan.js'
 import { SlotWriteOrder } from './write-order.js'
 import type { StoredRecord } from '../replication/record.js'
 import type { Ownership } from '../slots/ownership.js'
@@ -340,11 +341,19 @@ export class Owner {
   /**
    * Key, version and tombstone flag (no value) of every record of the
    * replicated slots `start`..`end` this node owns, with one scan of the
-   * child store for the whole range: ask for ranges, not slot by slot.
+   * child store for the whole range: ask for ranges, not slot by slot. With
+   * `slotSet`, only the slots it marks (a bitmap: bit i, least significant
+   * first in byte i >> 3, is slot `start + i`), still with one scan, however
+   * scattered they are.
    */
-  slotEntries (start: number, end: number, options: OwnerOptions): AsyncGenerator<SlotEntry> {
+  slotEntries (start: number, end: number, options: OwnerOptions, slotSet?: Uint8Array): AsyncGenerator<SlotEntry> {
     checkSlotRange(start, end)
-    return this.entriesOf(this.sameTable(options.epoch), start, end, options)
+
+    if (slotSet != null && slotSet.byteLength > ((end - start) >> 3) + 1) {
+      throw badRequest(`a slot set for slots ${start}..${end} is at most ${((end - start) >> 3) + 1} bytes, got ${slotSet.byteLength}`)
+    }
+
+    return this.entriesOf(this.sameTable(options.epoch), start, end, options, slotSet)
   }
 
   /**
@@ -581,7 +590,7 @@ export class Owner {
   }
 
   private async * heldRecordsUnder (ownership: Ownership, prefix: string | undefined, keysOnly: boolean, options: AbortOptions): AsyncGenerator<VersionedRecord> {
-    for await (const pair of this.init.child.query({ prefix }, options)) {
+    for await (const pair of breathing(this.init.child.query({ prefix }, options))) {
       const bytes = pair.key.uint8Array()
 
       if (isReserved(bytes)) {
@@ -597,12 +606,12 @@ export class Owner {
     }
   }
 
-  private async * entriesOf (ownership: Ownership, start: number, end: number, options: AbortOptions): AsyncGenerator<SlotEntry> {
-    for await (const pair of this.init.child.query({}, options)) {
+  private async * entriesOf (ownership: Ownership, start: number, end: number, options: AbortOptions, slotSet?: Uint8Array): AsyncGenerator<SlotEntry> {
+    for await (const pair of breathing(this.init.child.query({}, options))) {
       const bytes = pair.key.uint8Array()
       const slot = keySlot(bytes)
 
-      if (slot >= start && slot <= end && !isReserved(bytes) && this.holdsRecords(ownership, slot)) {
+      if (slot >= start && slot <= end && (slotSet == null || inSlotSet(slotSet, slot - start)) && !isReserved(bytes) && this.holdsRecords(ownership, slot)) {
         const stored = decodeStored(pair.value)
 
         if (this.checked(bytes, slot, stored)) {
@@ -715,7 +724,7 @@ export class Owner {
     }
 
     // not bound to one caller's signal: every record write waits for it
-    for await (const pair of this.init.child.query({})) {
+    for await (const pair of breathing(this.init.child.query({}))) {
       const bytes = pair.key.uint8Array()
       const slot = keySlot(bytes)
 
@@ -822,6 +831,22 @@ function compareContent (record: VersionedRecord, held: StoredRecord): number {
   }
 
   return record.tombstone ? 0 : compareVersions(record.value ?? new Uint8Array(0), held.value)
+}
+
+/** Bit `index` of a slot set (see `Owner.slotEntries`) */
+export function inSlotSet (slotSet: Uint8Array, index: number): boolean {
+  return ((slotSet[index >> 3] ?? 0) & (1 << (index & 7))) !== 0
+}
+
+/** The slot set of `slots` (sorted, within `start`..`end`) relative to `start` */
+export function slotSetOf (slots: readonly number[], start: number, end: number): Uint8Array<ArrayBuffer> {
+  const set = new Uint8Array(((end - start) >> 3) + 1)
+
+  for (const slot of slots) {
+    set[(slot - start) >> 3] |= 1 << ((slot - start) & 7)
+  }
+
+  return set
 }
 
 function checkSlotRange (start: number, end: number): void {

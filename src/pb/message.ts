@@ -21,6 +21,7 @@ export interface Request {
   slotEnd: number
   slotGroup: number
   signedTable?: Uint8Array<ArrayBuffer>
+  slotSet?: Uint8Array<ArrayBuffer>
 }
 
 export namespace Request {
@@ -174,6 +175,11 @@ export namespace Request {
           w.bytes(obj.signedTable)
         }
 
+        if (obj.slotSet != null) {
+          w.uint32(322)
+          w.bytes(obj.slotSet)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -284,6 +290,10 @@ export namespace Request {
             }
             case 17: {
               obj.signedTable = reader.bytes()
+              break
+            }
+            case 40: {
+              obj.slotSet = reader.bytes()
               break
             }
             default: {
@@ -452,6 +462,13 @@ export namespace Request {
             case 17: {
               yield {
                 field: `${prefix}.signedTable`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 40: {
+              yield {
+                field: `${prefix}.slotSet`,
                 value: reader.bytes()
               }
               break
@@ -640,6 +657,11 @@ export namespace Request {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface RequestSlotSetFieldEvent {
+    field: '$.slotSet'
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export function encode (obj: Partial<Request>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Request.codec())
   }
@@ -648,7 +670,7 @@ export namespace Request {
     return decodeMessage(buf, Request.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Generator<RequestIdFieldEvent | RequestTypeFieldEvent | RequestEpochFieldEvent | RequestKeyFieldEvent | RequestValueFieldEvent | RequestPutsKeyFieldEvent | RequestPutsValueFieldEvent | RequestPutsMissingFieldEvent | RequestPutsVersionFieldEvent | RequestPutsTombstoneFieldEvent | RequestKeysFieldEvent | RequestPrefixFieldEvent | RequestKeysOnlyFieldEvent | RequestCreditFieldEvent | RequestTableEpochFieldEvent | RequestTableRangesStartFieldEvent | RequestTableRangesEndFieldEvent | RequestTableRangesOwnersFieldEvent | RequestTablePeersIdFieldEvent | RequestTablePeersAddrsFieldEvent | RequestTableClientsIdFieldEvent | RequestTableClientsReadOnlyFieldEvent | RequestRecordsKeyFieldEvent | RequestRecordsValueFieldEvent | RequestRecordsVersionFieldEvent | RequestRecordsTombstoneFieldEvent | RequestClockFieldEvent | RequestSlotStartFieldEvent | RequestSlotEndFieldEvent | RequestSlotGroupFieldEvent | RequestSignedTableFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Generator<RequestIdFieldEvent | RequestTypeFieldEvent | RequestEpochFieldEvent | RequestKeyFieldEvent | RequestValueFieldEvent | RequestPutsKeyFieldEvent | RequestPutsValueFieldEvent | RequestPutsMissingFieldEvent | RequestPutsVersionFieldEvent | RequestPutsTombstoneFieldEvent | RequestKeysFieldEvent | RequestPrefixFieldEvent | RequestKeysOnlyFieldEvent | RequestCreditFieldEvent | RequestTableEpochFieldEvent | RequestTableRangesStartFieldEvent | RequestTableRangesEndFieldEvent | RequestTableRangesOwnersFieldEvent | RequestTablePeersIdFieldEvent | RequestTablePeersAddrsFieldEvent | RequestTableClientsIdFieldEvent | RequestTableClientsReadOnlyFieldEvent | RequestRecordsKeyFieldEvent | RequestRecordsValueFieldEvent | RequestRecordsVersionFieldEvent | RequestRecordsTombstoneFieldEvent | RequestClockFieldEvent | RequestSlotStartFieldEvent | RequestSlotEndFieldEvent | RequestSlotGroupFieldEvent | RequestSignedTableFieldEvent | RequestSlotSetFieldEvent> {
     return streamMessage(buf, Request.codec(), opts)
   }
 }

@@ -3,6 +3,7 @@ import { Request, Response } from '../pb/message.js'
 import { ProtocolError } from '../errors.js'
 import { errorFromResponse } from '../rpc/errors.js'
 import { keySlot } from '../slots/hash.js'
+import { slotSetOf } from '../owner/owner.js'
 import { compareVersions, versionClock } from './record.js'
 import type { SlotEntry, VersionedRecord } from '../owner/owner.js'
 import type { Record as WireRecord } from '../pb/message.js'
@@ -18,8 +19,12 @@ import type { AbortOptions, Logger, PeerId } from '@libp2p/interface'
 export interface ReplicaStore {
   /** The digests of slots `start`..`end` (inclusive), 8 bytes each, in slot order */
   slotDigests(start: number, end: number, options?: AbortOptions): Promise<Uint8Array>
-  /** Every record of slots `start`..`end` (inclusive) held, tombstones included, without values: one scan of the store */
-  slotEntries(start: number, end: number, options?: AbortOptions): Promise<SlotEntry[]>
+  /**
+   * Every record of slots `start`..`end` (inclusive) held, tombstones
+   * included, without values, or only of the slots `slotSet` marks (see
+   * `Owner.slotEntries`): one scan of the store
+   */
+  slotEntries(start: number, end: number, options?: AbortOptions, slotSet?: Uint8Array): Promise<SlotEntry[]>
   /** The records of `keys`, undefined for a key with no record */
   recordsOf(keys: Uint8Array[], options?: AbortOptions): Promise<Array<VersionedRecord | undefined>>
   /** Apply what is newer than what is held */
@@ -80,13 +85,18 @@ const DIGEST_SPAN = 16384
 /** Slots compared as one digest first: 2^6 = 64 */
 const DIGEST_GROUP = 6
 /**
- * Differing slots closer than this share one SLOT_ENTRIES request: each
- * request costs the owner a scan of its store, each agreeing slot in between
- * costs its entries on the wire
+ * Most slots one SLOT_ENTRIES request spans. Each request costs both owners
+ * a scan of their whole store, so the differing slots of a span share one
+ * request, however scattered (it names them in `slot_set`): a round costs at
+ * most 16384 / ENTRY_SPAN scans per peer. (It cost one per run of slots
+ * closer than 32 apart: a few hundred scattered differences, as writes still
+ * in flight leave, cost hundreds of scans of the whole store on both sides,
+ * and quorum gets on those owners collapsed for tens of seconds.) The span
+ * bounds the entries held at once when most of the slots differ.
  */
-const ENTRY_GAP = 32
-/** Most slots one SLOT_ENTRIES request spans */
 const ENTRY_SPAN = 4096
+/** Differing slots closer than this are asked for again (DIGESTS) with one request */
+const RECHECK_GAP = 64
 /** Keys per REPLICA_GET_MANY request (the owner's GET_MANY chunk) */
 const PULL_CHUNK = 1024
 /** Target size of one REPLICA_WRITE request: a repair shares the stream with the node's own requests, so it queues no large frame ahead of them */
@@ -113,8 +123,10 @@ interface SlotDiff {
  * 1. DIGESTS for the shared slots, compared with this node's: first one
  *    digest per group of 64 slots (2 KiB for the whole table), then one per
  *    slot for the groups that differ (512 bytes a group);
- * 2. for each differing slot, SLOT_ENTRIES (keys and versions, no values),
- *    diffed by (key, version);
+ * 2. the differing slots' digests asked for again (a write in flight makes
+ *    a slot differ for a moment); for each slot that still differs,
+ *    SLOT_ENTRIES (keys and versions, no values, one request and one scan
+ *    per span of 4096 slots), diffed by (key, version);
  * 3. this node's newer or missing records pushed with REPLICA_WRITE, the
  *    peer's newer ones pulled with REPLICA_GET_MANY and applied through the
  *    owner service, which refuses anything older than what it holds.
@@ -317,15 +329,22 @@ export class AntiEntropy {
       this.compareSlots(mine, await this.digests(peer, epoch, start, end, 0, signal), start, end, peer, purge, differing)
     }
 
-    this.counters.slotsDiffering += differing.length
+    // a write still in flight when the digests were read makes its slot
+    // differ for a moment: only the slots that still differ are exchanged
+    const settled = await this.stillDiffering(peer, epoch, differing, purge, signal)
+    this.counters.slotsDiffering += settled.length
 
-    for (const run of runs(differing, ENTRY_GAP, ENTRY_SPAN)) {
+    for (const run of runs(settled, ENTRY_SPAN, ENTRY_SPAN)) {
       const diffs = await this.diffRun(peer, run, epoch, cutoff, signal)
       const push = diffs.flatMap(d => d.push)
       const pull = diffs.flatMap(d => d.pull)
 
-      // digests differ but every (key, version) agrees: values differ
-      const same = diffs.filter(d => d.push.length === 0 && d.pull.length === 0).flatMap(d => d.same)
+      // digests differ but every (key, version) agrees: values differ, or
+      // writes landed between the digests and the entries (then the digests
+      // agree by now, and the values of the whole slot need no comparing)
+      const agreeing = diffs.filter(d => d.push.length === 0 && d.pull.length === 0)
+      const recheck = new Set(await this.stillDiffering(peer, epoch, agreeing.map(d => d.slot), undefined, signal))
+      const same = agreeing.filter(d => recheck.has(d.slot)).flatMap(d => d.same)
       const contentPush = await this.compareValues(peer, same, epoch, pull, signal)
 
       await this.push(peer, [...push, ...contentPush], epoch, signal)
@@ -348,6 +367,31 @@ export class AntiEntropy {
     }
   }
 
+  /**
+   * Of `slots` (sorted), those whose digests still differ from the peer's,
+   * asked again; the others agreed and are noted for the purge, when given
+   */
+  private async stillDiffering (peer: PeerId, epoch: number, slots: number[], purge: Map<number, PurgeState> | undefined, signal: AbortSignal): Promise<number[]> {
+    const differing: number[] = []
+
+    for (const run of runs(slots, RECHECK_GAP, DIGEST_SPAN)) {
+      const start = run[0]
+      const end = run[run.length - 1]
+      const theirs = await this.digests(peer, epoch, start, end, 0, signal)
+      const mine = await this.init.replica.slotDigests(start, end, { signal })
+
+      for (const slot of run) {
+        if (!equalAt(mine, theirs, (slot - start) * 8)) {
+          differing.push(slot)
+        } else if (purge != null) {
+          agreed(purge, slot, peer)
+        }
+      }
+    }
+
+    return differing
+  }
+
   /** The peer's digests of `start`..`end`, per slot or per group of 2^group slots */
   private async digests (peer: PeerId, epoch: number, start: number, end: number, group: number, signal: AbortSignal): Promise<Uint8Array> {
     const res = await this.call(peer, { type: Request.Type.DIGESTS, epoch, slotStart: start, slotEnd: end, slotGroup: group }, signal)
@@ -368,10 +412,11 @@ export class AntiEntropy {
     const start = run[0]
     const end = run[run.length - 1]
     const wanted = new Set(run)
+    const slotSet = slotSetOf(run, start, end)
     const theirs = new Map<number, Map<string, SlotEntry>>()
     const mine = new Map<number, SlotEntry[]>()
 
-    for await (const res of this.callStreamed(peer, { type: Request.Type.SLOT_ENTRIES, epoch, slotStart: start, slotEnd: end }, signal)) {
+    for await (const res of this.callStreamed(peer, { type: Request.Type.SLOT_ENTRIES, epoch, slotStart: start, slotEnd: end, slotSet }, signal)) {
       for (const entry of res.entries) {
         if (entry.key == null || entry.version == null) {
           throw new ProtocolError(`Peer ${peer.toString()} sent an entry of slots ${start}..${end} without key or version`)
@@ -392,7 +437,7 @@ export class AntiEntropy {
       }
     }
 
-    for (const entry of await this.init.replica.slotEntries(start, end, { signal })) {
+    for (const entry of await this.init.replica.slotEntries(start, end, { signal }, slotSet)) {
       const slot = keySlot(entry.key)
 
       if (wanted.has(slot)) {

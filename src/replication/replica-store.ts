@@ -17,10 +17,10 @@ export function ownerReplica (owner: Owner, epoch: () => number): ReplicaStore {
       return owner.slotDigests(start, end, opts(options))
     },
 
-    async slotEntries (start, end, options) {
+    async slotEntries (start, end, options, slotSet) {
       const entries: SlotEntry[] = []
 
-      for await (const entry of owner.slotEntries(start, end, opts(options))) {
+      for await (const entry of owner.slotEntries(start, end, opts(options), slotSet)) {
         entries.push(entry)
       }
 

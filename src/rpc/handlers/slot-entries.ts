@@ -6,15 +6,16 @@ import type { HandlerContext } from '../server.js'
 
 /**
  * Keys, versions and tombstone flags (no values) of the records of slots
- * `slot_start`..`slot_end` (just `slot_start` when `slot_end` is 0), streamed
- * back: members only. One request per range costs the owner one scan.
+ * `slot_start`..`slot_end` (just `slot_start` when `slot_end` is 0), or of
+ * those of them `slot_set` marks, streamed back: members only. One request
+ * costs the owner one scan.
  */
 export async function handleSlotEntries (ctx: HandlerContext): Promise<Partial<Response> | undefined> {
   memberOnly(ctx)
   observeCaller(ctx)
   const { req } = ctx
   const end = req.slotEnd === 0 ? req.slotStart : req.slotEnd
-  const entries = ctx.owner.slotEntries(req.slotStart, end, { signal: ctx.signal, epoch: req.epoch })
+  const entries = ctx.owner.slotEntries(req.slotStart, end, { signal: ctx.signal, epoch: req.epoch }, req.slotSet)
 
   return streamEntries(ctx, entriesOf(entries))
 }
