@@ -5,7 +5,7 @@ import { MemoryDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
 import { Key } from 'interface-datastore'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ClusterDatastore, SlotTable } from '../../src/index.js'
+import { ClusterDatastore, SlotTable, keySlot } from '../../src/index.js'
 import { decodeStored, encodeStored } from '../../src/replication/record.js'
 import { createNode } from '../utils/cluster.js'
 import type { ClusterDatastoreOptions } from '../../src/index.js'
@@ -16,6 +16,16 @@ interface Node {
   libp2p: Libp2p
   local: Datastore
   store: ClusterDatastore
+}
+
+/** A memory store that counts its scans (queries) */
+class ScanCounting extends MemoryDatastore {
+  scans = 0
+
+  override query (...args: Parameters<MemoryDatastore['query']>): ReturnType<MemoryDatastore['query']> {
+    this.scans++
+    return super.query(...args)
+  }
 }
 
 // rounds run only when a test asks (repair()); no heartbeat after the first,
@@ -36,7 +46,7 @@ async function replicated (count = 3, extra: ClusterDatastoreOptions = {}, repli
   table = SlotTable.even(peers.map(p => ({ id: p.peerId, addrs: p.getMultiaddrs() })), { epoch: 1, replicas })
   options = { ...OPTIONS, ...extra }
   nodes = peers.map(libp2p => {
-    const local = new MemoryDatastore()
+    const local = new ScanCounting()
     return { libp2p, local, store: new ClusterDatastore(libp2p, local, table, options) }
   })
   await Promise.all(nodes.map(async n => n.store.start()))
@@ -346,6 +356,54 @@ describe('anti-entropy', () => {
     expect(decodeStored(await c.local.get(keys[1])).tombstone).toBe(true)
     expect(await childContents(a.local)).toEqual(expected)
     expect(await childContents(b.local)).toEqual(expected)
+  })
+
+  it('builds the slot digests when started, not on the first replicated write', async () => {
+    const [a, b] = await replicated()
+    const child = b.local as ScanCounting
+
+    // one scan of the child store, begun by start() with no operation made
+    await until(() => child.scans === 1)
+    await a.store.put(new Key('/first'), Uint8Array.of(1))
+    expect(await b.store.get(new Key('/first'))).toEqual(Uint8Array.of(1))
+    expect(child.scans).toBe(1)
+  })
+
+  it('exchanges scattered differences with one scan of each store per span of slots, not one per slot', async () => {
+    const [a, , c] = await replicated()
+    await drain(a.store.putMany(pairs('base', 2000, 16)))
+
+    // 300 keys in slots at least 50 apart: before, each became its own SLOT_ENTRIES and a scan of both whole stores
+    const scattered: Pair[] = []
+    const taken = new Set<number>()
+
+    for (let i = 0; scattered.length < 300; i++) {
+      const key = new Key(`/scattered/${i}`)
+      const slot = keySlot(key)
+
+      if (slot % 50 === 0 && !taken.has(slot)) {
+        taken.add(slot)
+        scattered.push({ key, value: Uint8Array.of(i & 0xff) })
+      }
+    }
+
+    await c.store.stop()
+    await drain(a.store.putMany(scattered))
+    await c.store.start()
+    await c.store.repair()
+    const before = { a: (a.local as ScanCounting).scans, c: (c.local as ScanCounting).scans }
+
+    // a second wave of the same kind, repaired by a round of its own
+    await c.store.stop()
+    await drain(a.store.putMany(scattered.map(p => ({ key: p.key, value: Uint8Array.of(1, 2) }))))
+    await c.store.start()
+    const stats = await c.store.repair()
+
+    // 16384 / 4096 spans at most: a answers at most 4 SLOT_ENTRIES; c scans for its own entries with each of its 2 peers
+    expect((a.local as ScanCounting).scans - before.a).toBeLessThanOrEqual(4)
+    expect((c.local as ScanCounting).scans - before.c).toBeLessThanOrEqual(2 * 4 + 1)
+    expect(stats.recordsPulled).toBeGreaterThanOrEqual(600)
+    expect(await childRecords(c.local)).toEqual(await childRecords(a.local))
   })
 
   it('exchanges a small fraction of the data when 10 of 10,000 keys differ', async () => {

@@ -138,6 +138,51 @@ describe('owner records', () => {
     expect(after).not.toEqual(live)
   })
 
+  it('lets other work run during a scan of its store (slot entries, record queries, digest rebuild)', async () => {
+    const { owner, child } = makeOwner()
+    const records: VersionedRecord[] = []
+
+    for (let i = 0; records.length < 3000; i++) {
+      const key = new Key(`/scan/${i}`)
+      if (keySlot(key) < 8192) records.push(rec(key, v(1), 'x'))
+    }
+
+    await owner.applyRecords(records, opts)
+
+    /** Turns of the event loop (macrotasks) taken while `scan` runs: none when a scan holds the loop to itself */
+    async function turnsDuring (scan: () => Promise<number>): Promise<{ turns: number, seen: number }> {
+      let turns = 0
+      let running = true
+      const tick = (): void => {
+        if (!running) return
+        turns++
+        setImmediate(tick)
+      }
+      setImmediate(tick)
+      const seen = await scan()
+      running = false
+      return { turns, seen }
+    }
+
+    const count = async (it: AsyncIterable<unknown>): Promise<number> => {
+      let n = 0
+      for await (const _ of it) n++
+      return n
+    }
+
+    const entries = await turnsDuring(async () => count(owner.slotEntries(0, 16383, opts)))
+    expect(entries.seen).toBe(3000)
+    expect(entries.turns).toBeGreaterThan(1)
+
+    const queried = await turnsDuring(async () => count(owner.queryRecords(undefined, true, opts)))
+    expect(queried.seen).toBe(3000)
+    expect(queried.turns).toBeGreaterThan(1)
+
+    // a new owner over the same child rebuilds its digests with one scan, on its first replicated call
+    const rebuilt = await turnsDuring(async () => { await makeOwner(child).owner.start(); return 0 })
+    expect(rebuilt.turns).toBeGreaterThan(1)
+  })
+
   it('keeps digests per write equal to those rebuilt from the child', async () => {
     const { owner, child } = makeOwner()
     let seed = 7

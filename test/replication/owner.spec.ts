@@ -330,6 +330,35 @@ describe('replica owner over the wire (N=2 of 3, LevelDB children)', () => {
     expect(bad.status).toBe(Response.Status.BAD_REQUEST)
   })
 
+  it('lists only the slots a SLOT_ENTRIES slot set marks, and refuses a slot set longer than its range', async () => {
+    const keys = [keyFor('/set-a', ownedBy(target.libp2p.peerId)), keyFor('/set-b', ownedBy(target.libp2p.peerId)), keyFor('/set-c', ownedBy(target.libp2p.peerId))]
+    const slots = keys.map(k => keySlot(k))
+    expect(new Set(slots).size).toBe(3)
+
+    for (const key of keys) {
+      await write(key, version(43), 'v')
+    }
+
+    const member = cluster.nodes[1].libp2p
+    const start = Math.min(...slots)
+    const end = Math.max(...slots)
+    // the first and the last slot of the three, not the middle one
+    const marked = slots.filter(s => s !== [...slots].sort((a, b) => a - b)[1])
+    const slotSet = new Uint8Array(((end - start) >> 3) + 1)
+
+    for (const slot of marked) {
+      slotSet[(slot - start) >> 3] |= 1 << ((slot - start) & 7)
+    }
+
+    const entries = (await ask({ type: Request.Type.SLOT_ENTRIES, slotStart: start, slotEnd: end, slotSet }, member)).flatMap(res => res.entries)
+    const listed = new Set(entries.map(e => keySlot(e.key as Uint8Array)))
+    expect([...listed].sort((a, b) => a - b)).toEqual([...marked].sort((a, b) => a - b))
+    expect(entries.map(e => dec.decode(e.key))).toEqual(expect.arrayContaining(keys.filter(k => marked.includes(keySlot(k))).map(k => k.toString())))
+
+    const tooLong = await ask1({ type: Request.Type.SLOT_ENTRIES, slotStart: start, slotEnd: end, slotSet: new Uint8Array(slotSet.byteLength + 1) }, member)
+    expect(tooLong.status).toBe(Response.Status.BAD_REQUEST)
+  })
+
   it('advances its clock past the clocks and versions a peer sends', async () => {
     const far = (BigInt(Date.now() + 3_600_000) << 16n) + 12345n
     let res = await ask1({ type: Request.Type.PING, clock: far })
