@@ -1,7 +1,7 @@
 /**
  * CPU profile of one workload, on the caller and on the three owners at once.
  *
- *   npx tsx benchmarks/profile.ts <workload> [--ops N] [--dir DIR] [--top N]
+ *   npx tsx benchmarks/profile.ts <workload> [--ops N] [--dir DIR] [--top N] [--replicas N]
  *
  * Workloads: get-c64, put-c64, get1-c64 and put1-c64 (keys of one owner), get-seq, echo-seq,
  * putmany, get1m, and the raw baselines for comparison: echo-c64, echo1-c64,
@@ -56,7 +56,8 @@ if (exitCode != null) {
     console.log(`experiments on: ${experiments.join(', ')}`)
   }
 
-  const cluster = await startCluster(3, { dht: false })
+  // --replicas 3: every range on the three nodes, the caller coordinating at quorum
+  const cluster = await startCluster(3, { dht: false, replicas: Number(flag('--replicas') ?? 1) })
 
   try {
     const store = cluster.store

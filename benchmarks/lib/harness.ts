@@ -116,13 +116,13 @@ export interface BenchCluster {
 }
 
 /**
- * `count` data nodes in child processes with an even slot table, and a
- * client-only caller here
+ * `count` data nodes in child processes with an even slot table (`replicas`
+ * owners per range, default 1), and a client-only caller here
  */
-export async function startCluster (count: number, init: { dht: boolean, callerOptions?: ClusterDatastoreOptions }): Promise<BenchCluster> {
+export async function startCluster (count: number, init: { dht: boolean, callerOptions?: ClusterDatastoreOptions, replicas?: number }): Promise<BenchCluster> {
   const nodes = await Promise.all(Array.from({ length: count }, async () => NodeProcess.spawn({ dht: init.dht })))
   const caller = await createCallerNode(init.dht)
-  const table = SlotTable.even(nodes.map(n => ({ id: n.peerId, addrs: n.addrs })), { epoch: 1 })
+  const table = SlotTable.even(nodes.map(n => ({ id: n.peerId, addrs: n.addrs })), { epoch: 1, replicas: init.replicas ?? 1 })
   const clients = [caller.peerId.toString()]
 
   await Promise.all(nodes.map(async n => n.call('start', { table: table.toJSON(), clients })))

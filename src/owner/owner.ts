@@ -634,7 +634,7 @@ export class Owner {
         held.set(name, undefined)
         reads.push(this.readBeforeWrite(key, options).then(stored => {
           // a damaged record holds nothing: any intact record is applied over it (see the class)
-          if (stored != null && !isIntact(records[i].key, stored)) {
+          if (stored != null && !overwrites(records[i], stored, this.damaged, name) && !isIntact(records[i].key, stored)) {
             this.recordDamage(records[i].key, slots[i], stored)
             return
           }
@@ -803,6 +803,18 @@ export class Owner {
       }
     }
   }
+}
+
+/**
+ * `record` replaces `stored` whether or not `stored` is intact, with the
+ * same effect on the slot's digest, so its checksum need not be checked (a
+ * second sha256 per write of a key held): `stored` carries a checksum (the
+ * term it was counted with, which the write takes out either way), is not
+ * known damaged already (counted out), and `record` is newer. A damaged
+ * record overwritten this way is not logged.
+ */
+function overwrites (record: VersionedRecord, stored: StoredRecord, damaged: Set<string>, name: string): boolean {
+  return stored.checksum != null && stored.broken !== true && !damaged.has(name) && compareVersions(record.version, stored.version) > 0
 }
 
 /** How a damaged record is answered with `markDamaged` */

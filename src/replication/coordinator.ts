@@ -2,6 +2,7 @@ import type { Key } from 'interface-datastore'
 import { NotFoundError } from 'interface-store'
 import { UnavailableError } from '../errors.js'
 import { Request, Response } from '../pb/message.js'
+import { encodeRequest } from '../rpc/client.js'
 import { errorFromResponse } from '../rpc/errors.js'
 import { MovedAnswer, fromRefusal } from '../routing/router.js'
 import { keySlot } from '../slots/hash.js'
@@ -536,6 +537,16 @@ export class Coordinator {
     // owners that failed before the write was decided get their hints once it is
     const failedEarly: PeerId[] = []
     let decision: boolean[] | undefined
+    // one encoding of the request for every remote owner; each call writes its own id into its copy
+    let body: Uint8Array | undefined
+    const encoded = (): Uint8Array => {
+      if (body == null) {
+        body = encodeRequest({ type: Request.Type.REPLICA_WRITE, epoch, records: records as WireRecord[], clock: this.init.clock.current })
+        return body
+      }
+
+      return body.slice()
+    }
 
     const result = await new Promise<Replicated>((resolve) => {
       const settle = (): void => {
@@ -554,7 +565,7 @@ export class Coordinator {
 
       const write = (peer: PeerId): void => {
         pending++
-        this.send(peer, records, epoch, slot, options).then(refused => {
+        this.send(peer, records, epoch, slot, options, encoded).then(refused => {
           records.forEach((_, i) => {
             // refused for a later write of this node (a later putMany chunk
             // that got there first): ordered before it, as issued
@@ -633,8 +644,12 @@ export class Coordinator {
     }
   }
 
-  /** Write records to one owner; per record the newer record it held instead, or undefined when applied */
-  private async send (peer: PeerId, records: ReplicaRecord[], epoch: number, slot: number | undefined, options: AbortOptions): Promise<Array<ReplicaRecord | undefined>> {
+  /**
+   * Write records to one owner; per record the newer record it held
+   * instead, or undefined when applied. `encoded` gives the request for a
+   * remote owner already encoded (see `replicate`).
+   */
+  private async send (peer: PeerId, records: ReplicaRecord[], epoch: number, slot: number | undefined, options: AbortOptions, encoded?: () => Uint8Array): Promise<Array<ReplicaRecord | undefined>> {
     if (peer.equals(this.init.self)) {
       try {
         return await this.init.owner.applyRecords(records, { signal: options.signal, epoch })
@@ -643,7 +658,7 @@ export class Coordinator {
       }
     }
 
-    const res = await this.call(peer, { type: Request.Type.REPLICA_WRITE, epoch, records: records as WireRecord[] }, slot, options)
+    const res = await this.call(peer, encoded?.() ?? { type: Request.Type.REPLICA_WRITE, epoch, records: records as WireRecord[] }, slot, options)
 
     if (res.status !== Response.Status.OK) {
       throw errorFromResponse(res, peer.toString(), slot)
@@ -772,9 +787,15 @@ export class Coordinator {
     }
   }
 
-  /** One request to a peer with this node's clock; a MOVED answer is thrown as `MovedAnswer` */
-  private async call (peer: PeerId, req: Partial<Request>, slot: number | undefined, options: AbortOptions): Promise<Response> {
-    const res = await this.init.router.channel(peer).call({ ...req, clock: this.init.clock.current }, { signal: options.signal, slot })
+  /**
+   * One request to a peer with this node's clock (or already encoded, with
+   * it); a MOVED answer is thrown as `MovedAnswer`
+   */
+  private async call (peer: PeerId, req: Partial<Request> | Uint8Array, slot: number | undefined, options: AbortOptions): Promise<Response> {
+    const channel = this.init.router.channel(peer)
+    const res = req instanceof Uint8Array
+      ? await channel.callEncoded(req, { signal: options.signal, slot })
+      : await channel.call({ ...req, clock: this.init.clock.current }, { signal: options.signal, slot })
     this.answered(peer, res)
 
     if (res.status === Response.Status.MOVED) {

@@ -155,7 +155,20 @@ export class PeerChannel {
    */
   async call (req: Partial<Request>, options: CallOptions = {}): Promise<Response> {
     options.signal?.throwIfAborted()
-    const body = this.encode(req)
+    return this.callEncoded(this.encode(req), options)
+  }
+
+  /**
+   * `call` with a request already encoded by `encodeRequest` (so a request
+   * sent to several peers is encoded once): the body becomes this call's,
+   * its id is written into it in place
+   */
+  async callEncoded (body: Uint8Array, options: CallOptions = {}): Promise<Response> {
+    options.signal?.throwIfAborted()
+
+    if (body.byteLength > this.init.limits.maxMessageSize) {
+      throw new TooLargeError(`A request of ${body.byteLength} bytes exceeds the maximum message size of ${this.init.limits.maxMessageSize} bytes; nothing was sent`)
+    }
 
     return new Promise<Response>((resolve, reject) => {
       const signal = options.signal
@@ -436,9 +449,7 @@ export class PeerChannel {
    * there is room can be written in place (see `setId`)
    */
   private encode (req: Partial<Request>): Uint8Array {
-    // no copy of the request per call: a request object is the caller's to reuse, and an id already set stays
-    req.id ??= ID_PLACEHOLDER
-    const body = Request.encode(req)
+    const body = encodeRequest(req)
 
     if (body.byteLength > this.init.limits.maxMessageSize) {
       throw new TooLargeError(`A ${req.type} request of ${body.byteLength} bytes exceeds the maximum message size of ${this.init.limits.maxMessageSize} bytes; nothing was sent`)
@@ -705,6 +716,17 @@ export class PeerChannel {
 
 /** An id of five varint bytes, the most a uint32 takes: any real id is written over it */
 const ID_PLACEHOLDER = 0xFFFFFFFF
+
+/**
+ * A request encoded with a placeholder id of the widest size, so the id
+ * given once there is room can be written in place (see `setId`). No copy of
+ * the request is made: a request object is the caller's to reuse, and an id
+ * already set stays.
+ */
+export function encodeRequest (req: Partial<Request>): Uint8Array {
+  req.id ??= ID_PLACEHOLDER
+  return Request.encode(req)
+}
 
 /**
  * Write `id` over the placeholder of an encoded request: protons writes

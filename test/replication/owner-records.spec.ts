@@ -183,6 +183,27 @@ describe('owner records', () => {
     expect(rebuilt.turns).toBeGreaterThan(1)
   })
 
+  it('keeps its digests right when a newer write replaces a damaged record it has not read yet', async () => {
+    const { owner, child } = makeOwner()
+    const key = keyIn(true, '/damaged-then-written')
+    const other = keyIn(true, '/bystander')
+    await owner.applyRecords([rec(key, v(1), 'first'), rec(other, v(1), 'stays')], opts)
+
+    // one byte of the stored value flipped behind the owner's back
+    const stored = await child.get(key)
+    const damaged = Uint8Array.from(stored)
+    damaged[damaged.byteLength - 1] ^= 0xff
+    await child.put(key, damaged)
+
+    expect(await owner.applyRecords([rec(key, v(2), 'second')], opts)).toEqual([undefined])
+    expect(dec.decode((await owner.getRecord(key, opts))?.value)).toBe('second')
+
+    const fresh = makeOwner().owner
+    await fresh.applyRecords([rec(other, v(1), 'stays'), rec(key, v(2), 'second')], opts)
+    expect(await digests(owner)).toEqual(await digests(fresh))
+    expect(await digests(makeOwner(child).owner)).toEqual(await digests(fresh))
+  })
+
   it('keeps digests per write equal to those rebuilt from the child', async () => {
     const { owner, child } = makeOwner()
     let seed = 7
