@@ -1,8 +1,10 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { BaseDatastore } from 'datastore-core/base'
-import { PROTOCOL } from '../constants.js'
-import { InvalidParametersError, NotStartedError, TableSignatureError } from '../errors.js'
+import { PROTOCOL, SLOT_COUNT } from '../constants.js'
+import { InvalidParametersError, InvalidSlotTableError, NotStartedError, TableSignatureError } from '../errors.js'
 import { FailureDetector } from '../membership/failure-detector.js'
+import { Layout } from '../membership/layout.js'
+import { Migration } from '../membership/migration.js'
 import { isSignedSlotTable, keyName } from '../membership/signed-table.js'
 import { TableKeeper } from '../membership/table-keeper.js'
 import { Owner } from '../owner/owner.js'
@@ -28,7 +30,9 @@ import { QueryFanOut, KEYS, PAIRS } from './query.js'
 import type { DatastoreComponents } from './components.js'
 import type { ClusterDatastoreOptions, ClusterLibp2p, SlotTableJSON } from '../index.js'
 import type { PeerState } from '../membership/failure-detector.js'
+import type { Trackers } from '../membership/layout.js'
 import type { SignedSlotTable } from '../membership/signed-table.js'
+import type { Tracker } from '../pb/message.js'
 import type { Consistency, ConsistencyOptions } from '../replication/consistency.js'
 import type { AntiEntropyStats } from '../replication/anti-entropy.js'
 import type { PeerChannel } from '../rpc/client.js'
@@ -65,6 +69,36 @@ export interface PeerStatus {
   hints: number
   /** Milliseconds since the member last answered */
   lag: number
+  /** How far the member is in slot table transitions, as this node last heard (0 when never heard) */
+  trackers: Trackers
+}
+
+/**
+ * This node's slot table transition, if any. A move to epoch E is over on
+ * this node when `done` is true and `epochs[0]` is E; cluster-wide when it
+ * is so on every node.
+ */
+export interface LayoutStatus {
+  /** The tables in force, oldest first: one epoch normally, the old and the new during a transition */
+  epochs: number[]
+  /** The epoch whose owners this node reads from (the old one until every member reports the new one synced) */
+  readEpoch: number
+  /** Highest epoch this node adopted with no write under an older table still in flight on it */
+  ack: number
+  /** Highest epoch whose newly owned slots this node copied */
+  sync: number
+  /** Highest epoch for which this node saw every member synced */
+  syncAck: number
+  /** Slots this node copies for the newest epoch, in all */
+  slotsTotal: number
+  /** Of those, the slots not copied yet */
+  slotsToSync: number
+  /** Records this node's copy pulled so far (for the newest epoch) */
+  keysCopied: number
+  /** Bytes of answers this node's copy received so far */
+  bytesCopied: number
+  /** One table in force: nothing is moving on this node */
+  done: boolean
 }
 
 /** What `ClusterDatastore.status` reports */
@@ -75,8 +109,10 @@ export interface ClusterStatus {
   replicas: number
   /** The store's consistency for operations that name none */
   consistency: Consistency
-  /** Every other member of the table (watched only when the table has replicated ranges) */
+  /** Every other member of the tables in force (watched only when a table has replicated ranges) */
   peers: PeerStatus[]
+  /** The slot table transition on this node */
+  layout: LayoutStatus
 }
 
 /**
@@ -106,7 +142,11 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
   private table: SlotTable
   /** The table in force as signed by the admin key, when this node holds it so (to offer peers, and persisted) */
   private signed?: SignedSlotTable
-  private owned: Ownership
+  /** The tables in force and the members' transition trackers */
+  private readonly layout: Layout
+  private readonly migration: Migration
+  /** A newer table learnt during a transition (as given, signed or not): adopted once the transition is over */
+  private pending?: { epoch: number, table: SlotTable | SignedSlotTable }
   private members: Set<string>
   /** Who may call besides the members: the table's clients, and `options.clients` */
   private clients: Map<string, Access>
@@ -175,7 +215,7 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       this.table = slots instanceof SlotTable ? slots : SlotTable.fromJSON(slots)
     }
 
-    this.owned = new Ownership(this.table, this.self)
+    this.layout = new Layout(new Ownership(this.table, this.self), this.self)
     this.members = new Set(this.table.peers.map(p => p.id.toString()))
     this.clients = clientAccess(this.table, this.optionClients)
     this.started = false
@@ -189,21 +229,36 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     })
 
     this.clock = new HybridClock({ self: this.self })
-    this.owner = new Owner({ self: this.self, child: local, ownership: () => this.owned, clock: this.clock })
+    this.owner = new Owner({
+      self: this.self,
+      child: local,
+      ownership: () => this.owned,
+      previous: () => this.layout.previous,
+      retired: () => this.migration.retiredOwnership,
+      clock: this.clock
+    })
     this.router = new Router({
       maxRedirects: this.options.maxRedirects,
       ownership: () => this.owned,
       tables: this.tables,
+      layout: () => this.layout,
+      learn: (trackers) => { this.learn(trackers) },
       channel: (peer) => this.channel(peer)
     })
     this.detector = new FailureDetector({
       log: this.log.newScope('heartbeat'),
       interval: this.options.heartbeatInterval,
       threshold: this.options.suspectAfter,
-      peers: () => this.table.peers.map(p => p.id).filter(id => !id.equals(this.self)),
+      peers: () => this.layout.members().filter(id => !id.equals(this.self)),
       channel: (peer) => this.channel(peer),
-      stamp: () => ({ epoch: this.table.epoch, clock: this.clock.current }),
-      answered: (res) => { this.clock.observe(res.clock) }
+      stamp: () => {
+        this.migration.check()
+        return { epoch: this.table.epoch, clock: this.clock.current, trackers: this.layout.message() }
+      },
+      answered: (res) => {
+        this.clock.observe(res.clock)
+        this.learn(res.trackers)
+      }
     })
     this.hints = new Hints({
       child: local,
@@ -247,12 +302,29 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       replica: ownerReplica(this.owner, () => this.owned.table.epoch),
       clock: () => this.owner.clock.current,
       observe: (clock) => { this.owner.clock.observe(clock) },
-      isSuspected: (peer) => this.detector.isSuspected(peer)
+      isSuspected: (peer) => this.detector.isSuspected(peer),
+      moving: () => this.layout.moving
+    })
+    this.migration = new Migration({
+      self: this.self,
+      log: this.log.newScope('migration'),
+      layout: this.layout,
+      owner: this.owner,
+      writingBefore: (epoch) => this.coordinator.writingBefore(epoch),
+      reconcile: async (peer, slots, signal) => { await this.antiEntropy.reconcile(peer, slots, signal) },
+      stats: () => this.antiEntropy.stats(),
+      isSuspected: (peer) => this.detector.isSuspected(peer),
+      retired: (previous) => { this.retired(previous) }
     })
     // a member back up may lack writes no hint covers (a wiped store, a coordinator that was down too)
     this.detector.onUp(() => {
       this.antiEntropy.trigger().catch(() => {})
     })
+  }
+
+  /** The ownership under the newest table in force */
+  private get owned (): Ownership {
+    return this.layout.current
   }
 
   /** The slot table in force; replaced when a newer epoch is learnt from a peer */
@@ -303,9 +375,17 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       limits: streamLimits(this.options),
       ownership: () => this.owned,
       access: (peer) => this.members.has(peer) ? 'member' : this.clients.get(peer),
-      tables: this.tables
+      tables: this.tables,
+      gossip: (trackers, access) => {
+        if (access === 'member' && trackers != null) {
+          this.learn(trackers)
+        }
+
+        return this.layout.message()
+      }
     })
 
+    await this.resume()
     await this.rememberPeers(this.table)
     await this.libp2p.handle(PROTOCOL, this.server.handle, {
       maxInboundStreams: this.options.maxInboundStreams,
@@ -317,6 +397,7 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       this.log.error('could not build the slot digests from the local store - %e', err)
     })
     this.started = true
+    this.migration.start()
     this.antiEntropy.start()
     this.watchReplicas()
     this.log('started, epoch %d, primary for %d slots', this.table.epoch, this.table.slotCount(this.self))
@@ -332,6 +413,7 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     }
 
     await this.antiEntropy.stop()
+    await this.migration.stop()
     this.started = false
     this.detector.stop()
     const err = new NotStartedError('The cluster datastore was stopped while the request was in flight')
@@ -373,19 +455,111 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       return false
     }
 
+    if (this.layout.moving) {
+      // one transition at a time: the next begins once every member moved
+      if (this.pending == null || next.epoch > this.pending.epoch) {
+        this.pending = { epoch: next.epoch, table: signed ?? next }
+        this.log('slot table epoch %d is kept until the move to epoch %d is over', next.epoch, this.table.epoch)
+      }
+
+      return false
+    }
+
+    // tables with replicated ranges move data live: both in force until every member copied
+    const live = this.table.replicas > 1 || next.replicas > 1
+
+    if (live) {
+      assertMovable(this.table, next)
+    }
+
     this.table = next
     this.signed = signed
     this.persistTable()
-    this.owned = new Ownership(next, this.self)
-    this.members = new Set(next.peers.map(p => p.id.toString()))
+
+    if (live) {
+      this.layout.begin(next)
+    } else {
+      this.layout.replace(next)
+    }
+
+    this.members = new Set(this.layout.members().map(p => p.toString()))
     this.clients = clientAccess(next, this.optionClients)
     this.rememberPeers(next).catch(err => {
       this.log.error('could not record peer addresses - %e', err)
     })
     this.watchReplicas()
-    this.log('now on slot table epoch %d', next.epoch)
+    this.log('now on slot table epoch %d%s', next.epoch, live ? `, moving from epoch ${this.layout.epochs()[0]}` : '')
+
+    if (live) {
+      this.migration.began()
+    }
+
     return true
   }
+
+  /** Trackers heard from a member (or carried by a MOVED answer) */
+  private learn (trackers: Tracker[] | undefined): void {
+    if (trackers == null || trackers.length === 0) {
+      return
+    }
+
+    this.layout.learn(trackers)
+    this.migration.check()
+  }
+
+  /** The old table was retired: its members leave, the slots given away are dropped, a table kept meanwhile is adopted */
+  private retired (previous: Ownership): void {
+    this.members = new Set(this.layout.members().map(p => p.toString()))
+    this.watchReplicas()
+    this.owner.dropRecords(previous).then(dropped => {
+      this.log('dropped %d records of the slots given away in slot table epoch %d', dropped, this.table.epoch)
+    }, err => {
+      this.log.error('could not drop the records of the slots given away - %e', err)
+    })
+
+    const pending = this.pending
+    this.pending = undefined
+
+    if (pending != null) {
+      try {
+        this.updateSlotTable(pending.table)
+      } catch (err: any) {
+        this.log.error('slot table epoch %d kept during the move cannot be adopted - %e', pending.epoch, err)
+      }
+    }
+  }
+
+  /**
+   * A transition persisted by a previous run resumes: its old table is in
+   * force again beside its new one, with this node's own trackers as they
+   * were. Runs after the signed table persisted by a previous run was
+   * resumed (which may have started a transition from the configured table:
+   * the persisted one names the real old table).
+   */
+  private async resume (): Promise<void> {
+    const restored = await this.migration.restore(this.table)
+
+    if (restored == null) {
+      return
+    }
+
+    if (restored.current.epoch > this.table.epoch) {
+      if (this.adminKey != null) {
+        // a store with an admin key adopts only signed tables: the persisted signed table is the one to resume
+        this.log.error('the persisted move to slot table epoch %d has no signed table to show for it: not resumed', restored.current.epoch)
+        return
+      }
+
+      this.table = restored.current
+    }
+
+    this.layout.resume(restored.previous, this.table, restored.sync, restored.syncAck)
+    this.members = new Set(this.layout.members().map(p => p.toString()))
+    await this.rememberPeers(restored.previous)
+    this.log('resuming the move from slot table epoch %d to %d', restored.previous.epoch, restored.current.epoch)
+    this.migration.began()
+  }
+
 
   /**
    * Each other member as this node sees it: up or suspected down, the
@@ -397,15 +571,30 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     const held = this.hints.held()
     const health = new Map(this.detector.health().map(h => [h.peer.toString(), h]))
 
+    const progress = this.migration.status()
+    const own = this.layout.own
+
     return {
       epoch: this.table.epoch,
       replicas: Math.max(...this.table.ranges.map(r => r.owners.length)),
       consistency: this.options.consistency,
-      peers: this.table.peers.filter(p => !p.id.equals(this.self)).map(p => {
-        const id = p.id.toString()
+      peers: this.layout.members().filter(p => !p.equals(this.self)).map(p => {
+        const id = p.toString()
         const h = health.get(id)
-        return { peer: id, state: h?.state ?? 'up', hints: held.get(id) ?? 0, lag: h?.lag ?? 0 }
-      })
+        return { peer: id, state: h?.state ?? 'up', hints: held.get(id) ?? 0, lag: h?.lag ?? 0, trackers: this.layout.trackersOf(id) }
+      }),
+      layout: {
+        epochs: this.layout.epochs(),
+        readEpoch: this.layout.readOwnership().table.epoch,
+        ack: own.ack,
+        sync: own.sync,
+        syncAck: own.syncAck,
+        slotsTotal: this.layout.moving ? progress.slotsTotal : 0,
+        slotsToSync: this.layout.moving ? progress.slotsToSync : 0,
+        keysCopied: progress.keysCopied,
+        bytesCopied: progress.bytesCopied,
+        done: !this.layout.moving
+      }
     }
   }
 
@@ -719,5 +908,34 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
 
       await this.libp2p.peerStore.merge(peer.id, { multiaddrs: [...peer.addrs] })
     }))
+  }
+}
+
+/**
+ * A table change that moves a single-owner slot away from its owner cannot be
+ * adopted live: a single owner's values carry no versions and no digests, so
+ * they could not be copied and merged with writes made meanwhile. A slot may
+ * go from one owner to several that include it (its owner keeps serving
+ * everything it holds), and replicated slots (several owners in both tables)
+ * move live; a slot may not end with a single owner other than its owners.
+ */
+function assertMovable (from: SlotTable, to: SlotTable): void {
+  for (let slot = 0; slot < SLOT_COUNT; slot++) {
+    const a = from.owners(slot)
+    const b = to.owners(slot)
+
+    if (a.length > 1 && b.length > 1) {
+      continue
+    }
+
+    const same = a.length === b.length && a.every(o => b.some(p => p.equals(o)))
+
+    if (same) {
+      continue
+    }
+
+    if (b.length === 1 || !b.some(p => p.equals(a[0]))) {
+      throw new InvalidSlotTableError(`slot table epoch ${to.epoch} moves slot ${slot}, which has a single owner in epoch ${b.length === 1 ? to.epoch : from.epoch}, to other owners: single-owner slots cannot move while the cluster runs; give the slot 2 or more owners (replicas) in both tables, or keep its single owner among its new owners`)
+    }
   }
 }

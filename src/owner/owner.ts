@@ -9,6 +9,8 @@ import { SlotDigests } from './digests.js'
 import { isReserved, keyProblem } from './keys.js'
 import { notOwned } from './role.js'
 import { breathing } from './scan.js'
+import { Response } from '../pb/message.js'
+import { RequestError } from '../rpc/request-error.js'
 import { SlotWriteOrder } from './write-order.js'
 import type { StoredRecord } from '../replication/record.js'
 import type { Ownership } from '../slots/ownership.js'
@@ -19,8 +21,20 @@ export interface OwnerInit {
   self: PeerId
   /** This node's share of the data */
   child: Datastore
-  /** The ownership under the table in force */
+  /** The ownership under the table in force (the newest) */
   ownership(): Ownership
+  /**
+   * During a slot table transition, the ownership under the old table, still
+   * in force: its replicated slots are held too, and read by callers still
+   * on it (writes under it are refused: see `servesRecord`)
+   */
+  previous?(): Ownership | undefined
+  /**
+   * The ownership under the last table retired: a replica request for a slot
+   * held only under it is answered MOVED (the caller is still in that
+   * transition), not BAD_REQUEST
+   */
+  retired?(): Ownership | undefined
   /**
    * The node's hybrid logical clock, shared with its coordinator; default a
    * new clock naming `self`
@@ -72,6 +86,8 @@ export interface OwnerOptions extends AbortOptions {
 }
 
 const NO_VALUE = new Uint8Array(0)
+/** Keys deleted per batch when a transition drops the slots given away */
+const DROP_CHUNK = 1024
 /** The largest DIGESTS group: 2^14 slots, the whole table */
 const MAX_SLOT_GROUP = 14
 
@@ -116,9 +132,10 @@ export class Owner {
   private readonly digests: SlotDigests
   /** The digests are rebuilt from the child store, once */
   private rebuilt?: Promise<void>
-  /** The ownership `replicatedSlots` was computed for, and the result */
-  private replicatedFor?: Ownership
-  private replicated: Uint8Array
+  /** Per ownership, 1 per slot with several owners (computed once per table) */
+  private readonly replicated: WeakMap<Ownership, Uint8Array>
+  /** Record writes being applied, by the caller's epoch */
+  private readonly applying: Map<number, number>
   private readonly log: Logger
   /**
    * Keys whose stored record is damaged, found and logged, and whose term is
@@ -134,7 +151,8 @@ export class Owner {
     this.clock = init.clock ?? new HybridClock({ self: init.self })
     this.writes = new SlotWriteOrder()
     this.digests = new SlotDigests()
-    this.replicated = new Uint8Array(0)
+    this.replicated = new WeakMap()
+    this.applying = new Map()
   }
 
   /**
@@ -287,7 +305,7 @@ export class Owner {
     const slots = new Uint16Array(records.length)
 
     records.forEach((record, i) => {
-      slots[i] = this.servesRecord(record.key, options.epoch)
+      slots[i] = this.servesRecord(record.key, options.epoch, true)
 
       if (record.version.byteLength === 0 || record.version.byteLength > 255) {
         throw badRequest(`the record of ${new Key(record.key, false).toString()} has a version of ${record.version.byteLength} bytes; a version is 1 to 255 bytes`)
@@ -302,10 +320,122 @@ export class Owner {
       this.clock.observe(record.version)
     }
 
-    return this.writes.run(slots, async () => {
-      await this.digestsReady(options)
-      return this.applyInOrder(records, slots, options)
-    })
+    this.applying.set(options.epoch, (this.applying.get(options.epoch) ?? 0) + 1)
+
+    try {
+      return await this.writes.run(slots, async () => {
+        await this.digestsReady(options)
+        return this.applyInOrder(records, slots, options)
+      })
+    } finally {
+      const left = (this.applying.get(options.epoch) ?? 1) - 1
+
+      if (left === 0) {
+        this.applying.delete(options.epoch)
+      } else {
+        this.applying.set(options.epoch, left)
+      }
+    }
+  }
+
+  /**
+   * A record write accepted under a table older than `epoch` is still being
+   * applied: this node must not report `epoch` adopted yet, or a member
+   * could copy a slot from it before that write landed
+   */
+  applyingBefore (epoch: number): boolean {
+    for (const [at, count] of this.applying) {
+      if (at < epoch && count > 0) {
+        return true
+      }
+    }
+
+    return false
+  }
+
+  /**
+   * Delete the records of the replicated slots held under `retired` and held
+   * under no table in force any more (a transition ended and gave them to
+   * other owners), in each slot's write order. Returns how many went.
+   */
+  async dropRecords (retired: Ownership, options: AbortOptions = {}): Promise<number> {
+    const gone = (slot: number): boolean => retired.owns(slot) && this.isReplicated(retired, slot) && !this.holdsRecords(this.init.ownership(), slot)
+    const keys: Key[] = []
+
+    for await (const key of this.init.child.queryKeys({}, options)) {
+      const bytes = key.uint8Array()
+
+      if (!isReserved(bytes) && gone(keySlot(bytes))) {
+        keys.push(key)
+      }
+    }
+
+    let dropped = 0
+
+    for (let i = 0; i < keys.length; i += DROP_CHUNK) {
+      const chunk = keys.slice(i, i + DROP_CHUNK)
+      const slots = Uint16Array.from(chunk.map(key => keySlot(key.uint8Array())))
+
+      dropped += await this.writes.run(slots, async () => {
+        await this.digestsReady(options)
+        const batch = this.init.child.batch()
+        const changes: Array<{ slot: number, key: Uint8Array, held: StoredRecord }> = []
+
+        for (let j = 0; j < chunk.length; j++) {
+          // held again meanwhile (a newer table): kept
+          if (!gone(slots[j])) {
+            continue
+          }
+
+          const stored = await this.readStored(chunk[j], options)
+
+          if (stored == null) {
+            continue
+          }
+
+          batch.delete(chunk[j])
+          changes.push({ slot: slots[j], key: chunk[j].uint8Array(), held: stored })
+        }
+
+        await batch.commit(options)
+
+        for (const { slot, key, held } of changes) {
+          if (isIntact(key, held)) {
+            this.digests.update(slot, key, held, undefined)
+          }
+
+          this.damaged.delete(keyName(key))
+        }
+
+        return changes.length
+      })
+    }
+
+    return dropped
+  }
+
+  /** An internal record of this node (under the reserved namespace), or undefined */
+  async readInternal (key: Key, options: AbortOptions = {}): Promise<Uint8Array | undefined> {
+    assertReserved(key)
+
+    try {
+      return await this.init.child.get(key, options)
+    } catch (err: any) {
+      if (err?.name !== 'NotFoundError') {
+        throw err
+      }
+    }
+  }
+
+  /** Write (or, with no value, delete) an internal record of this node */
+  async writeInternal (key: Key, value: Uint8Array | undefined, options: AbortOptions = {}): Promise<void> {
+    assertReserved(key)
+
+    if (value == null) {
+      await this.init.child.delete(key, options)
+    } else {
+      await this.init.child.put(key, value, options)
+    }
   }
 
   /**
@@ -437,10 +567,35 @@ export class Owner {
     return slot
   }
 
-  /** The slot of a record's key, or a refusal when this node does not hold it as a replicated slot under the caller's table */
-  private servesRecord (key: Uint8Array, callerEpoch: number): number {
+  /**
+   * The slot of a record's key, or a refusal when this node does not hold it
+   * as a replicated slot under the caller's table. During a transition the
+   * slots of both tables are held; a caller still on the old table may read
+   * by it, but its writes are refused (MOVED, with the new table): a write
+   * by the old table alone would miss the new owners once they copied the
+   * slot.
+   */
+  private servesRecord (key: Uint8Array, callerEpoch: number, write = false): number {
     const ownership = this.init.ownership()
+    const previous = this.init.previous?.()
     const slot = keySlot(key)
+
+    if (previous != null && !write && callerEpoch === previous.table.epoch && previous.owns(slot) && this.isReplicated(previous, slot)) {
+      return slot
+    }
+
+    if (callerEpoch === ownership.table.epoch && !ownership.owns(slot)) {
+      if (previous != null && previous.owns(slot) && this.isReplicated(previous, slot)) {
+        return slot
+      }
+
+      const retired = this.init.retired?.()
+
+      if (previous == null && retired != null && retired.owns(slot) && this.isReplicated(retired, slot)) {
+        // the caller still writes or reads by the retired table: MOVED carries our trackers, from which it retires it too
+        throw new RequestError(Response.Status.MOVED, `slot ${slot} moved: ${this.init.self.toString()} retired slot table epoch ${retired.table.epoch} and no longer holds it`)
+      }
+    }
 
     if (!ownership.owns(slot) || callerEpoch !== ownership.table.epoch) {
       throw notOwned(slot, callerEpoch, ownership, this.init.self)
@@ -457,7 +612,8 @@ export class Owner {
   private sameTable (callerEpoch: number): Ownership {
     const ownership = this.init.ownership()
 
-    if (callerEpoch !== ownership.table.epoch) {
+    // during a transition a caller on either table in force is answered: the slots of both are held
+    if (callerEpoch !== ownership.table.epoch && callerEpoch !== this.init.previous?.()?.table.epoch) {
       throw notOwned(undefined, callerEpoch, ownership, this.init.self)
     }
 
@@ -470,8 +626,10 @@ export class Owner {
       return false
     }
 
-    if (this.replicatedFor !== ownership) {
-      const replicated = new Uint8Array(SLOT_COUNT)
+    let replicated = this.replicated.get(ownership)
+
+    if (replicated == null) {
+      replicated = new Uint8Array(SLOT_COUNT)
 
       for (const range of ownership.table.ranges) {
         if (range.owners.length > 1) {
@@ -479,16 +637,24 @@ export class Owner {
         }
       }
 
-      this.replicated = replicated
-      this.replicatedFor = ownership
+      this.replicated.set(ownership, replicated)
     }
 
-    return this.replicated[slot] === 1
+    return replicated[slot] === 1
   }
 
-  /** This node holds the slot as one of several owners: its records count in digests and record queries */
+  /**
+   * This node holds the slot as one of several owners, under `ownership` or
+   * the old table of a transition: its records count in digests and record
+   * queries
+   */
   private holdsRecords (ownership: Ownership, slot: number): boolean {
-    return ownership.owns(slot) && this.isReplicated(ownership, slot)
+    if (ownership.owns(slot) && this.isReplicated(ownership, slot)) {
+      return true
+    }
+
+    const previous = this.init.previous?.()
+    return previous != null && previous.owns(slot) && this.isReplicated(previous, slot)
   }
 
   /**
@@ -719,7 +885,7 @@ export class Owner {
     this.digests.clear()
     this.damaged.clear()
 
-    if (ownership.table.replicas === 1) {
+    if (ownership.table.replicas === 1 && (this.init.previous?.()?.table.replicas ?? 1) === 1) {
       return
     }
 
@@ -859,6 +1025,12 @@ export function slotSetOf (slots: readonly number[], start: number, end: number)
   }
 
   return set
+}
+
+function assertReserved (key: Key): void {
+  if (!isReserved(key.uint8Array())) {
+    throw new Error(`${key.toString()} is not an internal key`)
+  }
 }
 
 function checkSlotRange (start: number, end: number): void {

@@ -22,6 +22,7 @@ export interface Request {
   slotGroup: number
   signedTable?: Uint8Array<ArrayBuffer>
   slotSet?: Uint8Array<ArrayBuffer>
+  trackers: Tracker[]
 }
 
 export namespace Request {
@@ -180,6 +181,13 @@ export namespace Request {
           w.bytes(obj.slotSet)
         }
 
+        if (obj.trackers != null && obj.trackers.length > 0) {
+          for (const value of obj.trackers) {
+            w.uint32(242)
+            Tracker.codec().encode(value, w)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -197,7 +205,8 @@ export namespace Request {
           clock: 0n,
           slotStart: 0,
           slotEnd: 0,
-          slotGroup: 0
+          slotGroup: 0,
+          trackers: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -296,6 +305,16 @@ export namespace Request {
               obj.slotSet = reader.bytes()
               break
             }
+            case 30: {
+              if (opts.limits?.trackers != null && obj.trackers.length === opts.limits.trackers) {
+                throw new MaxLengthError('Decode error - repeated field "trackers" had too many elements')
+              }
+
+              obj.trackers.push(Tracker.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.trackers$
+              }))
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -308,7 +327,8 @@ export namespace Request {
         const obj = {
           puts: 0,
           keys: 0,
-          records: 0
+          records: 0,
+          trackers: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -471,6 +491,24 @@ export namespace Request {
                 field: `${prefix}.slotSet`,
                 value: reader.bytes()
               }
+              break
+            }
+            case 30: {
+              if (opts.limits?.trackers != null && obj.trackers === opts.limits.trackers) {
+                throw new MaxLengthError('Streaming decode error - repeated field "trackers" had too many elements')
+              }
+
+              for (const evt of Tracker.codec().stream(reader, reader.uint32(), `${prefix}.trackers[]`, {
+                limits: opts.limits?.trackers$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.trackers
+                }
+              }
+
+              obj.trackers++
+
               break
             }
             default: {
@@ -662,6 +700,30 @@ export namespace Request {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface RequestTrackersPeerFieldEvent {
+    field: '$.trackers[].peer'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface RequestTrackersAckFieldEvent {
+    field: '$.trackers[].ack'
+    value: number
+    index: number
+  }
+
+  export interface RequestTrackersSyncFieldEvent {
+    field: '$.trackers[].sync'
+    value: number
+    index: number
+  }
+
+  export interface RequestTrackersSyncAckFieldEvent {
+    field: '$.trackers[].syncAck'
+    value: number
+    index: number
+  }
+
   export function encode (obj: Partial<Request>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Request.codec())
   }
@@ -670,8 +732,166 @@ export namespace Request {
     return decodeMessage(buf, Request.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Generator<RequestIdFieldEvent | RequestTypeFieldEvent | RequestEpochFieldEvent | RequestKeyFieldEvent | RequestValueFieldEvent | RequestPutsKeyFieldEvent | RequestPutsValueFieldEvent | RequestPutsMissingFieldEvent | RequestPutsVersionFieldEvent | RequestPutsTombstoneFieldEvent | RequestKeysFieldEvent | RequestPrefixFieldEvent | RequestKeysOnlyFieldEvent | RequestCreditFieldEvent | RequestTableEpochFieldEvent | RequestTableRangesStartFieldEvent | RequestTableRangesEndFieldEvent | RequestTableRangesOwnersFieldEvent | RequestTablePeersIdFieldEvent | RequestTablePeersAddrsFieldEvent | RequestTableClientsIdFieldEvent | RequestTableClientsReadOnlyFieldEvent | RequestRecordsKeyFieldEvent | RequestRecordsValueFieldEvent | RequestRecordsVersionFieldEvent | RequestRecordsTombstoneFieldEvent | RequestClockFieldEvent | RequestSlotStartFieldEvent | RequestSlotEndFieldEvent | RequestSlotGroupFieldEvent | RequestSignedTableFieldEvent | RequestSlotSetFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Generator<RequestIdFieldEvent | RequestTypeFieldEvent | RequestEpochFieldEvent | RequestKeyFieldEvent | RequestValueFieldEvent | RequestPutsKeyFieldEvent | RequestPutsValueFieldEvent | RequestPutsMissingFieldEvent | RequestPutsVersionFieldEvent | RequestPutsTombstoneFieldEvent | RequestKeysFieldEvent | RequestPrefixFieldEvent | RequestKeysOnlyFieldEvent | RequestCreditFieldEvent | RequestTableEpochFieldEvent | RequestTableRangesStartFieldEvent | RequestTableRangesEndFieldEvent | RequestTableRangesOwnersFieldEvent | RequestTablePeersIdFieldEvent | RequestTablePeersAddrsFieldEvent | RequestTableClientsIdFieldEvent | RequestTableClientsReadOnlyFieldEvent | RequestRecordsKeyFieldEvent | RequestRecordsValueFieldEvent | RequestRecordsVersionFieldEvent | RequestRecordsTombstoneFieldEvent | RequestClockFieldEvent | RequestSlotStartFieldEvent | RequestSlotEndFieldEvent | RequestSlotGroupFieldEvent | RequestSignedTableFieldEvent | RequestSlotSetFieldEvent | RequestTrackersPeerFieldEvent | RequestTrackersAckFieldEvent | RequestTrackersSyncFieldEvent | RequestTrackersSyncAckFieldEvent> {
     return streamMessage(buf, Request.codec(), opts)
+  }
+}
+
+export interface Tracker {
+  peer: Uint8Array<ArrayBuffer>
+  ack: number
+  sync: number
+  syncAck: number
+}
+
+export namespace Tracker {
+  let _codec: Codec<Tracker>
+
+  export const codec = (): Codec<Tracker> => {
+    if (_codec == null) {
+      _codec = message<Tracker>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.peer != null && obj.peer.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.peer)
+        }
+
+        if ((obj.ack != null && obj.ack !== 0)) {
+          w.uint32(16)
+          w.uint64Number(obj.ack)
+        }
+
+        if ((obj.sync != null && obj.sync !== 0)) {
+          w.uint32(24)
+          w.uint64Number(obj.sync)
+        }
+
+        if ((obj.syncAck != null && obj.syncAck !== 0)) {
+          w.uint32(32)
+          w.uint64Number(obj.syncAck)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          peer: uint8ArrayAlloc(0),
+          ack: 0,
+          sync: 0,
+          syncAck: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.peer = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.ack = reader.uint64Number()
+              break
+            }
+            case 3: {
+              obj.sync = reader.uint64Number()
+              break
+            }
+            case 4: {
+              obj.syncAck = reader.uint64Number()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.peer`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.ack`,
+                value: reader.uint64Number()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.sync`,
+                value: reader.uint64Number()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.syncAck`,
+                value: reader.uint64Number()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface TrackerPeerFieldEvent {
+    field: '$.peer'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface TrackerAckFieldEvent {
+    field: '$.ack'
+    value: number
+  }
+
+  export interface TrackerSyncFieldEvent {
+    field: '$.sync'
+    value: number
+  }
+
+  export interface TrackerSyncAckFieldEvent {
+    field: '$.syncAck'
+    value: number
+  }
+
+  export function encode (obj: Partial<Tracker>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, Tracker.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Tracker>): Tracker {
+    return decodeMessage(buf, Tracker.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Tracker>): Generator<TrackerPeerFieldEvent | TrackerAckFieldEvent | TrackerSyncFieldEvent | TrackerSyncAckFieldEvent> {
+    return streamMessage(buf, Tracker.codec(), opts)
   }
 }
 
@@ -1024,6 +1244,7 @@ export interface Response {
   clock: bigint
   digests?: Uint8Array<ArrayBuffer>
   signedTable?: Uint8Array<ArrayBuffer>
+  trackers: Tracker[]
 }
 
 export namespace Response {
@@ -1140,6 +1361,13 @@ export namespace Response {
           w.bytes(obj.signedTable)
         }
 
+        if (obj.trackers != null && obj.trackers.length > 0) {
+          for (const value of obj.trackers) {
+            w.uint32(242)
+            Tracker.codec().encode(value, w)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -1153,7 +1381,8 @@ export namespace Response {
           entries: [],
           done: false,
           records: [],
-          clock: 0n
+          clock: 0n,
+          trackers: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1234,6 +1463,16 @@ export namespace Response {
               obj.signedTable = reader.bytes()
               break
             }
+            case 30: {
+              if (opts.limits?.trackers != null && obj.trackers.length === opts.limits.trackers) {
+                throw new MaxLengthError('Decode error - repeated field "trackers" had too many elements')
+              }
+
+              obj.trackers.push(Tracker.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.trackers$
+              }))
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1245,7 +1484,8 @@ export namespace Response {
       }, function * (reader, length, prefix, opts = {}) {
         const obj = {
           entries: 0,
-          records: 0
+          records: 0,
+          trackers: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1372,6 +1612,24 @@ export namespace Response {
                 field: `${prefix}.signedTable`,
                 value: reader.bytes()
               }
+              break
+            }
+            case 30: {
+              if (opts.limits?.trackers != null && obj.trackers === opts.limits.trackers) {
+                throw new MaxLengthError('Streaming decode error - repeated field "trackers" had too many elements')
+              }
+
+              for (const evt of Tracker.codec().stream(reader, reader.uint32(), `${prefix}.trackers[]`, {
+                limits: opts.limits?.trackers$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.trackers
+                }
+              }
+
+              obj.trackers++
+
               break
             }
             default: {
@@ -1557,6 +1815,30 @@ export namespace Response {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface ResponseTrackersPeerFieldEvent {
+    field: '$.trackers[].peer'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface ResponseTrackersAckFieldEvent {
+    field: '$.trackers[].ack'
+    value: number
+    index: number
+  }
+
+  export interface ResponseTrackersSyncFieldEvent {
+    field: '$.trackers[].sync'
+    value: number
+    index: number
+  }
+
+  export interface ResponseTrackersSyncAckFieldEvent {
+    field: '$.trackers[].syncAck'
+    value: number
+    index: number
+  }
+
   export function encode (obj: Partial<Response>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Response.codec())
   }
@@ -1565,7 +1847,7 @@ export namespace Response {
     return decodeMessage(buf, Response.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Response>): Generator<ResponseIdFieldEvent | ResponseStatusFieldEvent | ResponseEpochFieldEvent | ResponseMessageFieldEvent | ResponseValueFieldEvent | ResponseExistsFieldEvent | ResponseEntriesKeyFieldEvent | ResponseEntriesValueFieldEvent | ResponseEntriesMissingFieldEvent | ResponseEntriesVersionFieldEvent | ResponseEntriesTombstoneFieldEvent | ResponseDoneFieldEvent | ResponseTableEpochFieldEvent | ResponseTableRangesStartFieldEvent | ResponseTableRangesEndFieldEvent | ResponseTableRangesOwnersFieldEvent | ResponseTablePeersIdFieldEvent | ResponseTablePeersAddrsFieldEvent | ResponseTableClientsIdFieldEvent | ResponseTableClientsReadOnlyFieldEvent | ResponseRecordKeyFieldEvent | ResponseRecordValueFieldEvent | ResponseRecordVersionFieldEvent | ResponseRecordTombstoneFieldEvent | ResponseRecordsKeyFieldEvent | ResponseRecordsValueFieldEvent | ResponseRecordsVersionFieldEvent | ResponseRecordsTombstoneFieldEvent | ResponseClockFieldEvent | ResponseDigestsFieldEvent | ResponseSignedTableFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Response>): Generator<ResponseIdFieldEvent | ResponseStatusFieldEvent | ResponseEpochFieldEvent | ResponseMessageFieldEvent | ResponseValueFieldEvent | ResponseExistsFieldEvent | ResponseEntriesKeyFieldEvent | ResponseEntriesValueFieldEvent | ResponseEntriesMissingFieldEvent | ResponseEntriesVersionFieldEvent | ResponseEntriesTombstoneFieldEvent | ResponseDoneFieldEvent | ResponseTableEpochFieldEvent | ResponseTableRangesStartFieldEvent | ResponseTableRangesEndFieldEvent | ResponseTableRangesOwnersFieldEvent | ResponseTablePeersIdFieldEvent | ResponseTablePeersAddrsFieldEvent | ResponseTableClientsIdFieldEvent | ResponseTableClientsReadOnlyFieldEvent | ResponseRecordKeyFieldEvent | ResponseRecordValueFieldEvent | ResponseRecordVersionFieldEvent | ResponseRecordTombstoneFieldEvent | ResponseRecordsKeyFieldEvent | ResponseRecordsValueFieldEvent | ResponseRecordsVersionFieldEvent | ResponseRecordsTombstoneFieldEvent | ResponseClockFieldEvent | ResponseDigestsFieldEvent | ResponseSignedTableFieldEvent | ResponseTrackersPeerFieldEvent | ResponseTrackersAckFieldEvent | ResponseTrackersSyncFieldEvent | ResponseTrackersSyncAckFieldEvent> {
     return streamMessage(buf, Response.codec(), opts)
   }
 }

@@ -54,6 +54,8 @@ export interface AntiEntropyInit {
   observe(clock: bigint): void
   /** A peer the failure detector suspects down is skipped until it is back */
   isSuspected?(peer: PeerId): boolean
+  /** Two slot tables are in force: no tombstone is purged (an old owner may still hold the value it hides) */
+  moving?(): boolean
 }
 
 /** What anti-entropy did since the node started */
@@ -260,6 +262,15 @@ export class AntiEntropy {
     await next
   }
 
+  /**
+   * Reconcile `slots` with `peer` now, outside the rounds: what differs is
+   * exchanged both ways (a slot table transition copies the slots a node
+   * newly owns this way). Counted in the stats like a round's work.
+   */
+  async reconcile (peer: PeerId, slots: number[], signal: AbortSignal): Promise<void> {
+    await this.syncPeer(peer, slots, this.init.ownership(), Date.now(), new Map(), signal)
+  }
+
   private async runRound (signal: AbortSignal): Promise<void> {
     const ownership = this.init.ownership()
     const started = Date.now()
@@ -288,7 +299,10 @@ export class AntiEntropy {
       }
     }
 
-    await this.purge(ownership, purge, signal)
+    if (this.init.moving?.() !== true) {
+      await this.purge(ownership, purge, signal)
+    }
+
     this.counters.rounds++
     this.counters.lastRoundEnd = Date.now()
   }

@@ -82,10 +82,27 @@ interface Replicated {
 export class Coordinator {
   private readonly init: CoordinatorInit
   private readonly selfBytes: Uint8Array
+  /** Writes in flight, by the epoch of the table they were routed with */
+  private readonly writing: Map<number, number>
 
   constructor (init: CoordinatorInit) {
     this.init = init
     this.selfBytes = init.self.toMultihash().bytes
+    this.writing = new Map()
+  }
+
+  /**
+   * A write routed by a table older than `epoch` is still in flight: this
+   * node must not report `epoch` adopted yet (see `Layout`)
+   */
+  writingBefore (epoch: number): boolean {
+    for (const [at, count] of this.writing) {
+      if (at < epoch && count > 0) {
+        return true
+      }
+    }
+
+    return false
   }
 
   /** The store's consistency, or the operation's */
@@ -107,7 +124,24 @@ export class Coordinator {
    * written with one version. Never throws for an owner's failure: returns
    * the keys whose write was not acknowledged, each with its error.
    */
-  async writeMany (puts: Pair[], deletes: Key[], options: ConsistencyOptions = {}, attempt = 0): Promise<Array<{ key: Key, error: Error }>> {
+  async writeMany (puts: Pair[], deletes: Key[], options: ConsistencyOptions = {}): Promise<Array<{ key: Key, error: Error }>> {
+    const epoch = this.ownership().table.epoch
+    this.writing.set(epoch, (this.writing.get(epoch) ?? 0) + 1)
+
+    try {
+      return await this.writeAttempt(puts, deletes, options, 0)
+    } finally {
+      const left = (this.writing.get(epoch) ?? 1) - 1
+
+      if (left === 0) {
+        this.writing.delete(epoch)
+      } else {
+        this.writing.set(epoch, left)
+      }
+    }
+  }
+
+  private async writeAttempt (puts: Pair[], deletes: Key[], options: ConsistencyOptions, attempt: number): Promise<Array<{ key: Key, error: Error }>> {
     const level = this.level(options)
     const ownership = this.ownership()
     const epoch = ownership.table.epoch
@@ -122,20 +156,22 @@ export class Coordinator {
       last.set(key.toString(), { key })
     }
 
-    const groups = groupByRange(ownership, [...last.values()], op => op.key)
+    const groups = groupBySets(this.init.router, [...last.values()], op => op.key)
     const failed: Array<{ key: Key, error: Error }> = []
     let moved: MovedAnswer | undefined
     const retry: Array<{ key: Key, value?: Uint8Array }> = []
 
-    const parts = [...groups.values()].flatMap(({ owners, items }) => this.splitBySize(items).map(part => ({ owners, items: part })))
+    const parts = groups.flatMap(({ sets, items }) => this.splitBySize(items).map(part => ({ sets, items: part })))
 
-    await Promise.all(parts.map(async ({ owners, items }) => {
+    await Promise.all(parts.map(async ({ sets, items }) => {
       let pending = items
+      const owners = union(sets)
+      const w = Math.max(...sets.map(set => required(set.length, level)))
 
       for (let refusals = 0; pending.length > 0; refusals++) {
         const records = pending.map(op => this.record(op.key, op.value))
         const slot = keySlot(pending[0].key)
-        const result = await this.replicate(owners, required(owners.length, level), records, epoch, slot, options)
+        const result = await this.replicate(sets, level, records, epoch, slot, options)
 
         if (result.moved != null) {
           moved ??= result.moved
@@ -158,7 +194,7 @@ export class Coordinator {
             return
           }
 
-          failed.push({ key: op.key, error: this.unavailable(owners, required(owners.length, level), level, result.failures, slot, newer != null) })
+          failed.push({ key: op.key, error: this.unavailable(owners, w, level, result.failures, slot, newer != null) })
         })
 
         pending = again
@@ -174,7 +210,7 @@ export class Coordinator {
 
       const puts = retry.filter(op => op.value != null) as Pair[]
       const dels = retry.filter(op => op.value == null).map(op => op.key)
-      return [...failed, ...await this.writeMany(puts, dels, options, attempt + 1)]
+      return [...failed, ...await this.writeAttempt(puts, dels, options, attempt + 1)]
     }
 
     return failed
@@ -211,8 +247,9 @@ export class Coordinator {
    */
   async readMany (keys: Key[], options: ConsistencyOptions = {}, attempt = 0): Promise<Array<ReplicaRecord | undefined>> {
     const level = this.level(options)
-    const ownership = this.ownership()
-    const epoch = ownership.table.epoch
+    const epoch = this.ownership().table.epoch
+    // during a transition: the old owners until the new ones copied their slots
+    const ownership = this.init.router.readOwnership()
     const out: Array<ReplicaRecord | undefined> = new Array(keys.length)
     const groups = groupByRange(ownership, keys.map((key, index) => ({ key, index })), item => item.key)
     let moved: MovedAnswer | undefined
@@ -319,8 +356,8 @@ export class Coordinator {
    * without one; UnavailableError when some could not answer.
    */
   async first (key: Key, accept: (value: Uint8Array) => boolean | Promise<boolean>, options: AbortOptions = {}): Promise<Uint8Array> {
-    const ownership = this.ownership()
-    const epoch = ownership.table.epoch
+    const epoch = this.ownership().table.epoch
+    const ownership = this.init.router.readOwnership()
     const slot = keySlot(key)
     const owners = ownership.table.owners(slot)
     const failures = new Map<string, Error>()
@@ -363,9 +400,9 @@ export class Coordinator {
    */
   async * query (prefix: string | undefined, keysOnly: boolean, options: ConsistencyOptions = {}, attempt = 0): AsyncGenerator<ReplicaRecord> {
     const level = this.level(options)
-    const ownership = this.ownership()
+    const epoch = this.ownership().table.epoch
+    const ownership = this.init.router.readOwnership()
     const table = ownership.table
-    const epoch = table.epoch
     const peers = distinctOwners(ownership)
     const merged = new Map<string, ReplicaRecord>()
     const failures = new Map<string, Error>()
@@ -515,24 +552,47 @@ export class Coordinator {
    * one batch at a time). When W needs it after all, it is written to and
    * waited for, as any owner.
    */
-  private async replicate (owners: readonly PeerId[], w: number, records: ReplicaRecord[], epoch: number, slot: number, options: AbortOptions): Promise<Replicated> {
-    const suspected = owners.filter(o => !o.equals(this.init.self) && this.init.detector.isSuspected(o))
-    const targets = owners.length - suspected.length >= w ? owners.filter(o => !suspected.includes(o)) : [...owners]
-    const skipped = owners.filter(o => !targets.includes(o))
-    // the most backlogged first: as many deferred as leave W owners to write to
+  private async replicate (sets: Array<readonly PeerId[]>, level: Consistency, records: ReplicaRecord[], epoch: number, slot: number, options: AbortOptions): Promise<Replicated> {
+    // during a transition a record is acknowledged only with W owners of each
+    // owner set (old and new table); an owner in both counts in both
+    // the tables are distinct objects: peers compare by ID string here
+    const owners = union(sets)
+    const ids = sets.map(set => new Set(set.map(o => o.toString())))
+    const ws = sets.map(set => required(set.length, level))
+    const suspected = new Set(owners.filter(o => !o.equals(this.init.self) && this.init.detector.isSuspected(o)).map(o => o.toString()))
+    const targeted = new Set(sets.flatMap((set, s) => {
+      const up = set.filter(o => !suspected.has(o.toString()))
+      return (up.length >= ws[s] ? up : set).map(o => o.toString())
+    }))
+    const targets = owners.filter(o => targeted.has(o.toString()))
+    const skipped = owners.filter(o => !targeted.has(o.toString()))
+    const inSets = (peer: PeerId): number[] => ids.flatMap((set, s) => set.has(peer.toString()) ? [s] : [])
+    // the most backlogged first: as many deferred as leave W owners of each set to write to
     const congested = targets.filter(o => this.congested(o))
       .map(o => ({ o, backlog: this.init.router.channel(o).backlog }))
       .sort((a, b) => b.backlog - a.backlog)
       .map(({ o }) => o)
+    const left = sets.map(set => set.filter(o => targeted.has(o.toString())).length)
     // written only if W cannot be met without them
-    const deferred = congested.slice(0, Math.max(0, targets.length - w))
-    const applied = new Array<number>(records.length).fill(0)
+    const deferred: PeerId[] = []
+
+    for (const peer of congested) {
+      const within = inSets(peer)
+
+      if (within.every(s => left[s] - 1 >= ws[s])) {
+        within.forEach(s => { left[s]-- })
+        deferred.push(peer)
+      }
+    }
+
+    const applied = sets.map(() => new Array<number>(records.length).fill(0))
+    const pending = sets.map(() => 0)
     const refusedBy = new Array<ReplicaRecord | undefined>(records.length)
     const failures = new Map<string, Error>()
-    let pending = 0
     let moved: MovedAnswer | undefined
-    const decided = (): boolean => moved != null || applied.every(count => count >= w || count + pending < w)
-    const acked = (): boolean[] => applied.map(count => count >= w)
+    const short = (s: number, i: number): boolean => applied[s][i] < ws[s] && applied[s][i] + pending[s] < ws[s]
+    const decided = (): boolean => moved != null || sets.every((_, s) => applied[s].every((count, i) => count >= ws[s] || short(s, i)))
+    const acked = (): boolean[] => records.map((_, i) => sets.every((_, s) => applied[s][i] >= ws[s]))
 
     // owners that failed before the write was decided get their hints once it is
     const failedEarly: PeerId[] = []
@@ -551,7 +611,7 @@ export class Coordinator {
     const result = await new Promise<Replicated>((resolve) => {
       const settle = (): void => {
         // a record W cannot reach without the deferred owners: write to them after all
-        if (decision == null && moved == null && deferred.length > 0 && applied.some(count => count < w && count + pending < w)) {
+        if (decision == null && moved == null && deferred.length > 0 && sets.some((_, s) => records.some((_, i) => short(s, i)))) {
           for (const peer of deferred.splice(0)) {
             write(peer)
           }
@@ -564,13 +624,14 @@ export class Coordinator {
       }
 
       const write = (peer: PeerId): void => {
-        pending++
+        const within = inSets(peer)
+        within.forEach(s => { pending[s]++ })
         this.send(peer, records, epoch, slot, options, encoded).then(refused => {
           records.forEach((_, i) => {
             // refused for a later write of this node (a later putMany chunk
             // that got there first): ordered before it, as issued
             if (refused[i] == null || this.writtenByMe(refused[i])) {
-              applied[i]++
+              within.forEach(s => { applied[s][i]++ })
             } else {
               refusedBy[i] ??= refused[i]
             }
@@ -592,7 +653,7 @@ export class Coordinator {
             void this.hint(peer, records.filter((_, i) => decision?.[i] === true), err)
           }
         }).finally(() => {
-          pending--
+          within.forEach(s => { pending[s]-- })
           settle()
         })
       }
@@ -834,6 +895,58 @@ export class Coordinator {
       slot
     })
   }
+}
+
+/**
+ * Items grouped by the owner sets their key's slot is written to (see
+ * `Router.writeSets`): each group has one list of sets, one owner list per
+ * table in force
+ */
+function groupBySets<T> (router: Router, items: T[], keyOf: (item: T) => Key): Array<{ sets: Array<readonly PeerId[]>, items: T[] }> {
+  // a range's owner list is one array object: one group per pair of ranges, no peer ID compared per key
+  const groups = new Map<readonly PeerId[], Map<readonly PeerId[] | undefined, { sets: Array<readonly PeerId[]>, items: T[] }>>()
+  const out: Array<{ sets: Array<readonly PeerId[]>, items: T[] }> = []
+
+  for (const item of items) {
+    const sets = router.writeSets(keySlot(keyOf(item)))
+    let inner = groups.get(sets[0])
+
+    if (inner == null) {
+      inner = new Map()
+      groups.set(sets[0], inner)
+    }
+
+    let group = inner.get(sets[1])
+
+    if (group == null) {
+      group = { sets, items: [] }
+      inner.set(sets[1], group)
+      out.push(group)
+    }
+
+    group.items.push(item)
+  }
+
+  return out
+}
+
+/** The distinct owners of several owner sets, in order */
+function union (sets: Array<readonly PeerId[]>): PeerId[] {
+  if (sets.length === 1) {
+    return [...sets[0]]
+  }
+
+  const seen = new Map<string, PeerId>()
+
+  for (const set of sets) {
+    for (const peer of set) {
+      if (!seen.has(peer.toString())) {
+        seen.set(peer.toString(), peer)
+      }
+    }
+  }
+
+  return [...seen.values()]
 }
 
 /** Items grouped by the slot range their key falls in: each group has one owner list */

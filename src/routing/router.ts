@@ -3,7 +3,9 @@ import { MovedError } from '../errors.js'
 import { Request, Response } from '../pb/message.js'
 import { errorFromResponse } from '../rpc/errors.js'
 import { RequestError } from '../rpc/request-error.js'
+import type { Layout } from '../membership/layout.js'
 import type { TableKeeper } from '../membership/table-keeper.js'
+import type { Tracker } from '../pb/message.js'
 import type { PeerChannel } from '../rpc/client.js'
 import type { Ownership } from '../slots/ownership.js'
 import type { AbortOptions, PeerId } from '@libp2p/interface'
@@ -19,10 +21,14 @@ export type Intent = 'read' | 'write'
 export interface RouterComponents {
   /** MOVED answers followed before an operation fails with `MovedError` */
   maxRedirects: number
-  /** The ownership under the table in force */
+  /** The ownership under the table in force (the newest) */
   ownership(): Ownership
   /** Judges and adopts tables from peers (signed by the admin key only), and offers ours */
   tables: TableKeeper
+  /** The tables in force: during a transition, writes go to both tables' owners and reads to the old ones until the move is synced */
+  layout?(): Layout
+  /** Trackers an owner's answer carried (a MOVED from an owner that retired the old table carries them) */
+  learn?(trackers: Tracker[]): void
   /** The channel to a peer; throws `NotStartedError` when the store is stopped */
   channel(peer: PeerId): PeerChannel
 }
@@ -93,6 +99,20 @@ export class Router {
     return this.components.ownership()
   }
 
+  /**
+   * The owner sets a write of `slot` must reach a quorum in, each: the
+   * slot's owners, or during a transition that changes them the old and the
+   * new owners
+   */
+  writeSets (slot: number): Array<readonly PeerId[]> {
+    return this.components.layout?.().writeSets(slot) ?? [this.components.ownership().table.owners(slot)]
+  }
+
+  /** The ownership reads go by: during a transition the old table's until every member reports the move synced */
+  readOwnership (): Ownership {
+    return this.components.layout?.().readOwnership() ?? this.components.ownership()
+  }
+
   /** The slot's owner list has several owners: its operations go through the replication coordinator */
   isReplicated (slot: number): boolean {
     return this.components.ownership().table.owners(slot).length > 1
@@ -156,6 +176,10 @@ export class Router {
   async redirect (res: Response, peer: PeerId, attempt: number, what: string, options: AbortOptions): Promise<void> {
     if (attempt >= this.components.maxRedirects) {
       throw new MovedError(`${what} was still misrouted after ${this.components.maxRedirects} redirects (last: ${peer.toString()} answered ${res.message})`)
+    }
+
+    if (res.trackers != null && res.trackers.length > 0) {
+      this.components.learn?.(res.trackers)
     }
 
     const current = this.components.ownership().table

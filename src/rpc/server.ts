@@ -1,5 +1,6 @@
 import { NotFoundError } from 'interface-store'
 import { Request, Response } from '../pb/message.js'
+import type { Tracker } from '../pb/message.js'
 import { plain } from './bytes.js'
 import * as varint from 'uint8-varint'
 import { Uint8ArrayList } from 'uint8arraylist'
@@ -44,6 +45,11 @@ export interface RpcServerInit {
   access(peer: string): Access | undefined
   /** Judges and adopts tables from peers, and offers ours */
   tables: TableKeeper
+  /**
+   * Trackers of slot table transitions: learn those a member sent (a PING),
+   * and return this node's for the answer (PING and MOVED answers carry them)
+   */
+  gossip?(trackers: Tracker[] | undefined, access: Access | undefined): Tracker[]
 }
 
 /**
@@ -69,6 +75,8 @@ export interface HandlerContext {
   answer(): AnswerStream
   /** Judges and adopts tables from peers, and offers ours */
   readonly tables: TableKeeper
+  /** Learn the trackers a member sent (none from others) and return this node's */
+  gossip(trackers: Tracker[]): Tracker[]
 }
 
 const WRITES = new Set([Request.Type.PUT, Request.Type.DELETE, Request.Type.BATCH, Request.Type.REPLICA_WRITE])
@@ -477,8 +485,11 @@ class InboundSession {
 
   private errorResponse (req: Request, err: any): Partial<Response> {
     if (err instanceof RequestError) {
-      // a MOVED answer from a node with a newer table carries it, signed, so the caller can adopt it
-      return { status: err.status, message: err.message, signedTable: err.offerTable ? this.init.tables.offer() : undefined, done: true }
+      // a MOVED answer from a node with a newer table carries it, signed, so
+      // the caller can adopt it; and tells how far this node is in a
+      // transition: the caller may retire the old table on it
+      const moved = err.status === Response.Status.MOVED
+      return { status: err.status, message: err.message, signedTable: err.offerTable ? this.init.tables.offer() : undefined, trackers: moved ? this.init.gossip?.(undefined, undefined) : undefined, done: true }
     }
 
     if (err instanceof NotFoundError || err?.name === 'NotFoundError') {
@@ -537,6 +548,10 @@ class RequestContext implements HandlerContext {
   }
 
   get tables (): TableKeeper { return this.session.init.tables }
+
+  gossip (trackers: Tracker[]): Tracker[] {
+    return this.session.init.gossip?.(trackers, this.access) ?? []
+  }
 }
 
 export interface AnswerStreamInit {

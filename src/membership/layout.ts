@@ -1,0 +1,232 @@
+import { peerIdFromMultihash } from '@libp2p/peer-id'
+import * as Digest from 'multiformats/hashes/digest'
+import { SLOT_COUNT } from '../constants.js'
+import { Ownership } from '../slots/ownership.js'
+import type { Tracker } from '../pb/message.js'
+import type { SlotTable } from '../slots/table.js'
+import type { PeerId } from '@libp2p/interface'
+
+/**
+ * How far one member is in the slot table transitions, as epochs (0 for
+ * none). Each only grows.
+ */
+export interface Trackers {
+  /** Highest epoch the member adopted, with no write under an older table still in flight on it */
+  ack: number
+  /** Highest epoch whose newly owned slots the member copied from their old owners */
+  sync: number
+  /** Highest epoch for which the member saw every member synced */
+  syncAck: number
+}
+
+/**
+ * The slot tables in force on this node (Garage's layout history): the
+ * current one, and during a transition the previous one too, with the
+ * trackers of every member as this node knows them.
+ *
+ * While two tables are in force, a slot whose owner set differs between them
+ * is written to the owners of both (a quorum in each) and read from the old
+ * owners until every member reports `sync` for the new epoch. Members copy
+ * the slots they newly own once every member reports `ack` (nobody writes by
+ * the old table alone any more), and the old table is retired once every
+ * member reports `syncAck`.
+ */
+export class Layout {
+  /** The ownership under the newest table */
+  current: Ownership
+  /** The ownership under the table being moved away from, during a transition */
+  previous?: Ownership
+  /** This node's trackers */
+  readonly own: Trackers
+  private readonly self: PeerId
+  private readonly known: Map<string, Trackers>
+  /** Per slot, 1 when its owner sets differ between the two tables (computed per transition) */
+  private changed?: Uint8Array
+
+  constructor (current: Ownership, self: PeerId) {
+    this.current = current
+    this.self = self
+    this.known = new Map()
+    this.own = { ack: current.table.epoch, sync: current.table.epoch, syncAck: current.table.epoch }
+  }
+
+  /** Two tables are in force */
+  get moving (): boolean {
+    return this.previous != null
+  }
+
+  /** The epochs in force, oldest first */
+  epochs (): number[] {
+    return this.previous == null ? [this.current.table.epoch] : [this.previous.table.epoch, this.current.table.epoch]
+  }
+
+  /** Start a transition from the current table to `next` */
+  begin (next: SlotTable): void {
+    this.previous = this.current
+    this.current = new Ownership(next, this.self)
+    this.changed = undefined
+  }
+
+  /** Move to `next` at once, with no transition */
+  replace (next: SlotTable): void {
+    this.current = new Ownership(next, this.self)
+    this.previous = undefined
+    this.changed = undefined
+    this.own.ack = Math.max(this.own.ack, next.epoch)
+    this.own.sync = Math.max(this.own.sync, next.epoch)
+    this.own.syncAck = Math.max(this.own.syncAck, next.epoch)
+  }
+
+  /** Resume a transition restored after a restart, with this node's own trackers as they were persisted */
+  resume (previous: SlotTable, current: SlotTable, sync: number, syncAck: number): void {
+    this.previous = new Ownership(previous, this.self)
+    this.current = new Ownership(current, this.self)
+    this.changed = undefined
+    this.own.ack = previous.epoch
+    this.own.sync = Math.max(previous.epoch, Math.min(sync, current.epoch))
+    this.own.syncAck = Math.max(previous.epoch, Math.min(syncAck, current.epoch))
+  }
+
+  /** End the transition: the old table is no longer in force */
+  retire (): void {
+    this.previous = undefined
+    this.changed = undefined
+  }
+
+  /** Every member of a table in force (this node included when listed) */
+  members (): PeerId[] {
+    const seen = new Map<string, PeerId>()
+
+    for (const ownership of [this.previous, this.current]) {
+      for (const peer of ownership?.table.peers ?? []) {
+        seen.set(peer.id.toString(), peer.id)
+      }
+    }
+
+    return [...seen.values()]
+  }
+
+  /** The slot's owner sets differ between the two tables in force */
+  changes (slot: number): boolean {
+    if (this.previous == null) {
+      return false
+    }
+
+    if (this.changed == null) {
+      const changed = new Uint8Array(SLOT_COUNT)
+      const prev = this.previous.table
+      const next = this.current.table
+
+      for (let slot = 0; slot < SLOT_COUNT; slot++) {
+        const a = prev.owners(slot)
+        const b = next.owners(slot)
+
+        if (a.length !== b.length || a.some(o => !b.some(p => p.equals(o)))) {
+          changed[slot] = 1
+        }
+      }
+
+      this.changed = changed
+    }
+
+    return this.changed[slot] === 1
+  }
+
+  /** The slots this node owns under the new table whose owner set changed: those it copies from the old owners */
+  slotsToCopy (): number[] {
+    const out: number[] = []
+
+    if (this.previous == null) {
+      return out
+    }
+
+    for (let slot = 0; slot < SLOT_COUNT; slot++) {
+      if (this.current.owns(slot) && this.changes(slot)) {
+        out.push(slot)
+      }
+    }
+
+    return out
+  }
+
+  /**
+   * The owner sets a write of `slot` must reach a quorum in, each: one
+   * normally, the old and the new during a transition that changes the slot
+   */
+  writeSets (slot: number): Array<readonly PeerId[]> {
+    if (this.previous != null && this.changes(slot)) {
+      return [this.previous.table.owners(slot), this.current.table.owners(slot)]
+    }
+
+    return [this.current.table.owners(slot)]
+  }
+
+  /** The ownership reads go by: the old table's until every member reports the new epoch synced */
+  readOwnership (): Ownership {
+    if (this.previous != null && !this.every(t => t.sync)) {
+      return this.previous
+    }
+
+    return this.current
+  }
+
+  /** A member's trackers as this node knows them (zeros when unknown) */
+  trackersOf (peer: PeerId | string): Trackers {
+    const id = peer.toString()
+
+    if (id === this.self.toString()) {
+      return { ...this.own }
+    }
+
+    return { ...(this.known.get(id) ?? { ack: 0, sync: 0, syncAck: 0 }) }
+  }
+
+  /** Every member of the tables in force reports at least the current epoch in the tracker `pick` reads */
+  every (pick: (t: Trackers) => number): boolean {
+    const epoch = this.current.table.epoch
+    return this.members().every(peer => pick(this.trackersOf(peer)) >= epoch)
+  }
+
+  /** Learn trackers from a member's message (each only grows); this node's own are never taken from others */
+  learn (trackers: readonly Tracker[]): void {
+    for (const tracker of trackers) {
+      let id: string
+
+      try {
+        id = peerIdFromMultihash(Digest.decode(tracker.peer)).toString()
+      } catch {
+        continue
+      }
+
+      if (id === this.self.toString()) {
+        continue
+      }
+
+      const held = this.known.get(id) ?? { ack: 0, sync: 0, syncAck: 0 }
+      held.ack = Math.max(held.ack, safeEpoch(tracker.ack))
+      held.sync = Math.max(held.sync, safeEpoch(tracker.sync))
+      held.syncAck = Math.max(held.syncAck, safeEpoch(tracker.syncAck))
+      this.known.set(id, held)
+    }
+  }
+
+  /** This node's trackers, then those it knows of the members of the tables in force, for a message */
+  message (): Tracker[] {
+    const out: Tracker[] = [{ peer: this.self.toMultihash().bytes, ...this.own }]
+
+    for (const peer of this.members()) {
+      const known = this.known.get(peer.toString())
+
+      if (known != null) {
+        out.push({ peer: peer.toMultihash().bytes, ...known })
+      }
+    }
+
+    return out
+  }
+}
+
+/** An epoch from the wire: a tracker claiming more than a JS number holds exactly counts as nothing */
+function safeEpoch (epoch: number): number {
+  return Number.isSafeInteger(epoch) && epoch >= 0 ? epoch : 0
+}

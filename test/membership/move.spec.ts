@@ -1,0 +1,338 @@
+/**
+ * Live slot table changes (Garage's layout history): two tables in force
+ * while data moves. Real libp2p nodes over TCP on 127.0.0.1, quorum clients
+ * recording every operation for the history checker while a node is added,
+ * removed, or weighted, and a node restarted over LevelDB mid-move.
+ */
+
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { MemoryDatastore } from 'datastore-core'
+import { LevelDatastore } from 'datastore-level'
+import { Key } from 'interface-datastore'
+import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ClusterDatastore, SlotTable, keySlot } from '../../src/index.js'
+import { RESERVED_NAMESPACE } from '../../src/owner/keys.js'
+import { createNode } from '../utils/cluster.js'
+import { checkHistory } from '../utils/history/checker.js'
+import { HistoryRecorder } from '../utils/history/recorder.js'
+import type { ClusterDatastoreOptions } from '../../src/index.js'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Datastore } from 'interface-datastore'
+
+const OPTIONS: ClusterDatastoreOptions = { heartbeatInterval: 200, antiEntropyInterval: 60_000 }
+/** Keys written before the move: they must all be read back after it */
+const PRELOADED = 300
+/** Keys the concurrent clients work on */
+const HOT_KEYS = 24
+
+interface Node {
+  name: string
+  libp2p: Libp2p
+  local: Datastore
+  store: ClusterDatastore
+}
+
+const enc = (s: string): Uint8Array => uint8ArrayFromString(s)
+const dec = (b: Uint8Array): string => uint8ArrayToString(b)
+const sleep = async (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+
+async function waitFor (what: string, condition: () => boolean | Promise<boolean>, timeout = 60_000): Promise<void> {
+  const deadline = Date.now() + timeout
+
+  while (!await condition()) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}`)
+    }
+
+    await sleep(100)
+  }
+}
+
+/** A table over `peers` with `replicas` owners per range, each peer primary of a share of the slots proportional to its weight */
+function weighted (epoch: number, peers: Libp2p[], weights: number[], replicas: number): SlotTable {
+  const total = weights.reduce((a, b) => a + b, 0)
+  const ranges: Array<{ start: number, end: number, owners: PeerId[] }> = []
+  let start = 0
+
+  peers.forEach((peer, i) => {
+    const end = i === peers.length - 1 ? 16383 : start + Math.round(16384 * weights[i] / total) - 1
+    ranges.push({ start, end, owners: Array.from({ length: replicas }, (_, r) => peers[(i + r) % peers.length].peerId) })
+    start = end + 1
+  })
+
+  return SlotTable.fromRanges({ epoch, ranges, peers: peers.map(p => ({ id: p.peerId, addrs: p.getMultiaddrs() })) })
+}
+
+function even (epoch: number, peers: Libp2p[], replicas: number): SlotTable {
+  return SlotTable.even(peers.map(p => ({ id: p.peerId, addrs: p.getMultiaddrs() })), { epoch, replicas })
+}
+
+/** The non-reserved keys of a local store with their stored bytes */
+async function held (local: Datastore): Promise<Map<string, string>> {
+  const out = new Map<string, string>()
+
+  for await (const { key, value } of local.query({})) {
+    if (!key.toString().startsWith(RESERVED_NAMESPACE)) {
+      out.set(key.toString(), Buffer.from(value).toString('base64'))
+    }
+  }
+
+  return out
+}
+
+describe('moving data between slot tables while clients read and write (R=3, quorum)', () => {
+  const cleanup: Array<() => Promise<void>> = []
+
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) {
+      await fn().catch(() => {})
+    }
+  })
+
+  async function makeNode (name: string, table: SlotTable, clientIds: PeerId[], local: Datastore = new MemoryDatastore(), libp2p?: Libp2p): Promise<Node> {
+    libp2p ??= await createNode()
+    const store = new ClusterDatastore(libp2p, local, table, { ...OPTIONS, clients: clientIds })
+    const node = { name, libp2p, local, store }
+    cleanup.push(async () => {
+      await node.store.stop()
+      await libp2p?.stop()
+    })
+    return node
+  }
+
+  /**
+   * Members on `initial` (a table over the first `members` libp2p nodes),
+   * the rest started on it too (outside it: they join by adopting the next
+   * table), two clients
+   */
+  async function setup (count: number, initial: (nodes: Libp2p[]) => SlotTable, local?: (i: number) => Datastore): Promise<{ nodes: Node[], clients: Node[], libp2p: Libp2p[], t1: SlotTable }> {
+    const libp2p = await Promise.all(Array.from({ length: count }, async () => createNode()))
+    const clientLibp2p = await Promise.all(Array.from({ length: 2 }, async () => createNode()))
+    const clientIds = clientLibp2p.map(c => c.peerId)
+    const t1 = initial(libp2p)
+    const nodes = await Promise.all(libp2p.map(async (p, i) => makeNode(`node${i}`, t1, clientIds, local?.(i), p)))
+    const clients = await Promise.all(clientLibp2p.map(async (p, i) => makeNode(`client${i}`, t1, clientIds, new MemoryDatastore(), p)))
+    await Promise.all([...nodes, ...clients].map(async n => n.store.start()))
+    return { nodes, clients, libp2p, t1 }
+  }
+
+  async function preload (store: ClusterDatastore): Promise<void> {
+    for (let i = 0; i < PRELOADED; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, async (_, j) => store.put(new Key(`/pre/k${i + j}`), enc(`v${i + j}`))))
+    }
+  }
+
+  /** Quorum puts, deletes and gets from every client (and one member) until stopped, recorded */
+  function load (coordinators: Node[]): { stop(): Promise<{ recorder: HistoryRecorder, errors: string[] }> } {
+    const recorder = new HistoryRecorder()
+    const errors: string[] = []
+    let running = true
+    let seq = 0
+
+    const worker = async (node: Node, w: number): Promise<void> => {
+      let n = 0
+
+      while (running) {
+        await new Promise(resolve => setImmediate(resolve))
+        const name = `/hot/k${(n * 7 + w * 3 + seq) % HOT_KEYS}`
+        const key = new Key(name)
+        const dice = (n++ * 37 + w) % 10
+
+        try {
+          if (dice < 4) {
+            const value = `${node.name}-w${w}-${seq++}`
+            await recorder.record(node.name, name, 'put', value, async () => node.store.put(key, enc(value)))
+          } else if (dice < 5) {
+            await recorder.record(node.name, name, 'delete', undefined, async () => { await node.store.delete(key) })
+          } else {
+            await recorder.record(node.name, name, 'get', undefined, async () => node.store.get(key))
+          }
+        } catch (err: any) {
+          if (err?.name !== 'NotFoundError') {
+            errors.push(`${node.name} ${name}: ${err?.name}: ${err?.message}`)
+          }
+        }
+      }
+    }
+
+    const workers = coordinators.flatMap(node => [0, 1].map(async w => worker(node, w)))
+
+    return {
+      async stop () {
+        running = false
+        await Promise.all(workers)
+        return { recorder, errors }
+      }
+    }
+  }
+
+  /** Adopt `next` on every member (clients learn it from MOVED answers), then wait until every member retired the old table */
+  async function move (nodes: Node[], next: SlotTable): Promise<void> {
+    for (const node of nodes) {
+      node.store.updateSlotTable(next)
+    }
+
+    await waitFor(`every member to finish the move to epoch ${next.epoch}`, () => nodes.every(n => {
+      const { layout } = n.store.status()
+      return layout.done && layout.epochs[0] === next.epoch
+    }))
+  }
+
+  /**
+   * After the move: every preloaded key reads back; no member holds a record
+   * of a slot it does not own; and, after a repair round, every owner of a
+   * slot holds the same records
+   */
+  async function checkPlacement (nodes: Node[], table: SlotTable, reader: ClusterDatastore): Promise<void> {
+    for (let i = 0; i < PRELOADED; i++) {
+      expect(dec(await reader.get(new Key(`/pre/k${i}`))), `/pre/k${i}`).toBe(`v${i}`)
+    }
+
+    // the old owners drop what they gave away once the old table is retired
+    await waitFor('the old owners to drop the slots they gave away', async () => {
+      for (const node of nodes) {
+        for (const key of (await held(node.local)).keys()) {
+          if (!table.owners(keySlot(new Key(key))).some(o => o.equals(node.libp2p.peerId))) {
+            return false
+          }
+        }
+      }
+
+      return true
+    })
+
+    for (const node of nodes) {
+      await node.store.repair()
+    }
+
+    const stores = await Promise.all(nodes.map(async n => held(n.local)))
+    const bySlot = new Map<number, Set<string>>()
+
+    for (const store of stores) {
+      for (const key of store.keys()) {
+        const slot = keySlot(new Key(key))
+        bySlot.set(slot, (bySlot.get(slot) ?? new Set()).add(key))
+      }
+    }
+
+    for (const [slot, keys] of bySlot) {
+      const owners = table.owners(slot).map(o => nodes.findIndex(n => n.libp2p.peerId.equals(o)))
+
+      for (const key of keys) {
+        const copies = owners.map(i => stores[i].get(key))
+        expect(new Set(copies).size, `${key} (slot ${slot}) on its owners ${owners.join(', ')}`).toBe(1)
+        expect(copies[0], `${key} on its owners`).toBeDefined()
+      }
+    }
+  }
+
+  async function underLoad (coordinators: Node[], run: () => Promise<void>): Promise<void> {
+    const running = load(coordinators)
+    await sleep(500)
+
+    try {
+      await run()
+      await sleep(500)
+    } finally {
+      const { recorder, errors } = await running.stop()
+      const history = recorder.history()
+      const result = checkHistory(history)
+      expect(errors, errors.slice(0, 5).join('\n')).toEqual([])
+      expect(history.filter(o => o.outcome === 'ok').length).toBeGreaterThan(50)
+      expect(result.ok, result.summary).toBe(true)
+    }
+  }
+
+  it('adds a 4th node to 3: reads stay on the old owners until the new ones copied, nothing is lost or read stale', async () => {
+    const { nodes, clients, libp2p } = await setup(4, all => even(1, all.slice(0, 3), 3))
+    await preload(clients[0].store)
+    const t2 = even(2, libp2p, 3)
+
+    await underLoad([...clients, nodes[0]], async () => { await move(nodes, t2) })
+
+    // the 4th node copied its share and answers for it
+    expect(nodes[3].store.status().layout.sync).toBe(2)
+    expect(nodes[3].store.status().layout.keysCopied).toBeGreaterThan(0)
+    expect((await held(nodes[3].local)).size).toBeGreaterThan(0)
+    await checkPlacement(nodes, t2, clients[1].store)
+  }, 120_000)
+
+  it('removes a node, 4 to 3: the leaving node gives everything away and ends holding nothing', async () => {
+    const { nodes, clients, libp2p } = await setup(4, all => even(1, all, 3))
+    await preload(clients[0].store)
+    const t2 = even(2, libp2p.slice(0, 3), 3)
+
+    await underLoad([...clients, nodes[1]], async () => { await move(nodes, t2) })
+
+    await waitFor('the leaving node to drop every record', async () => (await held(nodes[3].local)).size === 0)
+    await checkPlacement(nodes.slice(0, 3), t2, clients[1].store)
+  }, 120_000)
+
+  it('changes ownership by weight (2:1:1 to 1:1:2) on the same 3 nodes plus one', async () => {
+    const { nodes, clients, libp2p } = await setup(4, all => weighted(1, all, [2, 1, 1, 1], 3))
+    await preload(clients[0].store)
+    const t2 = weighted(2, libp2p, [1, 1, 2, 3], 3)
+
+    await underLoad([...clients, nodes[2]], async () => { await move(nodes, t2) })
+
+    await checkPlacement(nodes, t2, clients[1].store)
+  }, 120_000)
+
+  it('a node restarted over LevelDB mid-move resumes the move from its store, and the move completes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'move-'))
+    cleanup.push(async () => { await rm(dir, { recursive: true, force: true }) })
+    const stores = Array.from({ length: 4 }, (_, i) => new LevelDatastore(join(dir, `node${i}`)))
+    await Promise.all(stores.map(async s => s.open()))
+    cleanup.push(async () => { await Promise.all(stores.map(async s => s.close())) })
+
+    const { nodes, clients, libp2p, t1 } = await setup(4, all => even(1, all.slice(0, 3), 3), i => stores[i])
+    await preload(clients[0].store)
+    const t2 = even(2, libp2p, 3)
+
+    await underLoad(clients, async () => {
+      for (const node of nodes) {
+        node.store.updateSlotTable(t2)
+      }
+
+      // node 1 stops before it could finish the move (a remote member's ack has not even come back yet)
+      const victim = nodes[1]
+      expect(victim.store.status().layout.done).toBe(false)
+      await victim.store.stop()
+      await sleep(1000)
+      // the move cannot finish without it
+      expect(nodes[0].store.status().layout.done).toBe(false)
+
+      // started again from its config's table (epoch 1): the store says a move to epoch 2 is under way
+      const again = new ClusterDatastore(victim.libp2p, victim.local, t1, { ...OPTIONS, clients: clients.map(c => c.libp2p.peerId) })
+      victim.store = again
+      await again.start()
+      expect(again.status().layout.epochs).toEqual([1, 2])
+
+      await waitFor('every member to finish the move to epoch 2', () => nodes.every(n => {
+        const { layout } = n.store.status()
+        return layout.done && layout.epochs[0] === 2
+      }))
+    })
+
+    await checkPlacement(nodes, t2, clients[1].store)
+  }, 120_000)
+
+  it('refuses a table that moves a single-owner slot to another node, and keeps serving', async () => {
+    const { nodes, libp2p } = await setup(3, all => even(1, all.slice(0, 2), 1))
+    await nodes[0].store.put(new Key('/single'), enc('one'))
+    const r2 = even(2, libp2p, 2)
+
+    // a replicated table that takes single-owner slots from their owner: refused on every node, nothing changes
+    for (const node of nodes) {
+      expect(() => node.store.updateSlotTable(r2)).toThrow(/single owner/)
+      expect(node.store.slots.epoch).toBe(1)
+      expect(node.store.status().layout.epochs).toEqual([1])
+    }
+
+    expect(dec(await nodes[1].store.get(new Key('/single')))).toBe('one')
+  }, 60_000)
+})
