@@ -249,7 +249,7 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       log: this.log.newScope('heartbeat'),
       interval: this.options.heartbeatInterval,
       threshold: this.options.suspectAfter,
-      peers: () => this.layout.members().filter(id => !id.equals(this.self)),
+      peers: () => this.watched(),
       channel: (peer) => this.channel(peer),
       stamp: () => {
         this.migration.check()
@@ -507,9 +507,29 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     this.migration.check()
   }
 
-  /** The old table was retired: its members leave, the slots given away are dropped, a table kept meanwhile is adopted */
+  /**
+   * The peers heartbeats go to: every member of the tables in force, and
+   * those of the table last retired. A member that retired the old table
+   * keeps talking to the old members: they retire it only once they heard
+   * that every member saw every member synced, and it may be the last one
+   * to tell them. (So a removed node stays a member, for heartbeats and
+   * access, until the next transition.)
+   */
+  private watched (): PeerId[] {
+    const peers = new Map(this.layout.members().map(p => [p.toString(), p]))
+
+    for (const peer of this.migration.retiredOwnership?.table.peers ?? []) {
+      peers.set(peer.id.toString(), peer.id)
+    }
+
+    peers.delete(this.self.toString())
+    return [...peers.values()]
+  }
+
+  /** The old table was retired: the slots given away are dropped, a table kept meanwhile is adopted */
   private retired (previous: Ownership): void {
-    this.members = new Set(this.layout.members().map(p => p.toString()))
+    // the old members stay members until the next transition (see `watched`)
+    this.members = new Set([...this.layout.members(), ...previous.table.peers.map(p => p.id)].map(p => p.toString()))
     this.watchReplicas()
     this.owner.dropRecords(previous).then(dropped => {
       this.log('dropped %d records of the slots given away in slot table epoch %d', dropped, this.table.epoch)

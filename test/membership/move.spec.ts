@@ -8,22 +8,25 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { noise } from '@libp2p/noise'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
 import { MemoryDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
 import { Key } from 'interface-datastore'
+import { createLibp2p } from 'libp2p'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ClusterDatastore, SlotTable, keySlot } from '../../src/index.js'
 import { RESERVED_NAMESPACE } from '../../src/owner/keys.js'
-import { createNode } from '../utils/cluster.js'
 import { checkHistory } from '../utils/history/checker.js'
 import { HistoryRecorder } from '../utils/history/recorder.js'
 import type { ClusterDatastoreOptions } from '../../src/index.js'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 
-const OPTIONS: ClusterDatastoreOptions = { heartbeatInterval: 200, antiEntropyInterval: 60_000 }
+const OPTIONS: ClusterDatastoreOptions = { heartbeatInterval: 300, suspectAfter: 10, antiEntropyInterval: 60_000 }
 /** Keys written before the move: they must all be read back after it */
 const PRELOADED = 300
 /** Keys the concurrent clients work on */
@@ -34,6 +37,22 @@ interface Node {
   libp2p: Libp2p
   local: Datastore
   store: ClusterDatastore
+}
+
+/**
+ * A libp2p node on loopback TCP. Nodes that join start outside the table,
+ * and the members refuse their heartbeats until the new table lists them:
+ * all from 127.0.0.1, more than libp2p's default of 5 inbound connections
+ * per second and host
+ */
+async function createNode (): Promise<Libp2p> {
+  return createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { inboundConnectionThreshold: 1000 }
+  })
 }
 
 const enc = (s: string): Uint8Array => uint8ArrayFromString(s)
@@ -120,15 +139,26 @@ describe('moving data between slot tables while clients read and write (R=3, quo
     return { nodes, clients, libp2p, t1 }
   }
 
-  async function preload (store: ClusterDatastore): Promise<void> {
+  /** Keys written (and recorded) before the move: reads of them during the move must find them */
+  async function preload (recorder: HistoryRecorder, node: Node): Promise<void> {
     for (let i = 0; i < PRELOADED; i += 50) {
-      await Promise.all(Array.from({ length: 50 }, async (_, j) => store.put(new Key(`/pre/k${i + j}`), enc(`v${i + j}`))))
+      await Promise.all(Array.from({ length: 50 }, async (_, j) => {
+        const name = `/pre/k${i + j}`
+        await recorder.record(node.name, name, 'put', `v${i + j}`, async () => node.store.put(new Key(name), enc(`v${i + j}`)))
+      }))
     }
   }
 
-  /** Quorum puts, deletes and gets from every client (and one member) until stopped, recorded */
-  function load (coordinators: Node[]): { stop(): Promise<{ recorder: HistoryRecorder, errors: string[] }> } {
-    const recorder = new HistoryRecorder()
+  /** Read every preloaded key at once, recorded: run the moment the new table is adopted */
+  async function probe (recorder: HistoryRecorder, node: Node): Promise<void> {
+    await Promise.all(Array.from({ length: PRELOADED }, async (_, i) => {
+      const name = `/pre/k${i}`
+      await recorder.record(`${node.name}-probe`, name, 'get', undefined, async () => node.store.get(new Key(name))).catch(() => {})
+    }))
+  }
+
+  /** Quorum puts, deletes and gets (of the hot keys, and of the preloaded ones) from every client and one member until stopped, recorded */
+  function load (recorder: HistoryRecorder, coordinators: Node[]): { stop(): Promise<string[]> } {
     const errors: string[] = []
     let running = true
     let seq = 0
@@ -138,9 +168,9 @@ describe('moving data between slot tables while clients read and write (R=3, quo
 
       while (running) {
         await new Promise(resolve => setImmediate(resolve))
-        const name = `/hot/k${(n * 7 + w * 3 + seq) % HOT_KEYS}`
-        const key = new Key(name)
         const dice = (n++ * 37 + w) % 10
+        const name = dice === 9 ? `/pre/k${(n * 13 + w) % PRELOADED}` : `/hot/k${(n * 7 + w * 3 + seq) % HOT_KEYS}`
+        const key = new Key(name)
 
         try {
           if (dice < 4) {
@@ -165,21 +195,35 @@ describe('moving data between slot tables while clients read and write (R=3, quo
       async stop () {
         running = false
         await Promise.all(workers)
-        return { recorder, errors }
+        return errors
       }
     }
   }
 
-  /** Adopt `next` on every member (clients learn it from MOVED answers), then wait until every member retired the old table */
-  async function move (nodes: Node[], next: SlotTable): Promise<void> {
+  /**
+   * Adopt `next` on every member (clients learn it from MOVED answers), read
+   * every preloaded key from `prober` at once, then wait until every member
+   * retired the old table
+   */
+  async function move (recorder: HistoryRecorder, nodes: Node[], next: SlotTable, prober: Node): Promise<void> {
     for (const node of nodes) {
       node.store.updateSlotTable(next)
     }
 
+    await probe(recorder, prober)
+
     await waitFor(`every member to finish the move to epoch ${next.epoch}`, () => nodes.every(n => {
       const { layout } = n.store.status()
       return layout.done && layout.epochs[0] === next.epoch
-    }))
+    })).catch(err => {
+      // what each node saw, to tell which tracker held the move up
+      for (const n of [...nodes, prober]) {
+        const st = n.store.status()
+        console.info(`${n.name} (${n.libp2p.peerId.toString().slice(-6)}): ${JSON.stringify(st.layout)}; ${st.peers.map(p => `${p.peer.slice(-6)} ${p.state} ${JSON.stringify(p.trackers)}`).join(' | ')}`)
+      }
+
+      throw err
+    })
   }
 
   /**
@@ -230,15 +274,17 @@ describe('moving data between slot tables while clients read and write (R=3, quo
     }
   }
 
-  async function underLoad (coordinators: Node[], run: () => Promise<void>): Promise<void> {
-    const running = load(coordinators)
+  /** Preload, then run the move under load; the history of everything must be linearizable, with no error */
+  async function underLoad (recorder: HistoryRecorder, coordinators: Node[], run: () => Promise<void>): Promise<void> {
+    await preload(recorder, coordinators[0])
+    const running = load(recorder, coordinators)
     await sleep(500)
 
     try {
       await run()
       await sleep(500)
     } finally {
-      const { recorder, errors } = await running.stop()
+      const errors = await running.stop()
       const history = recorder.history()
       const result = checkHistory(history)
       expect(errors, errors.slice(0, 5).join('\n')).toEqual([])
@@ -249,10 +295,10 @@ describe('moving data between slot tables while clients read and write (R=3, quo
 
   it('adds a 4th node to 3: reads stay on the old owners until the new ones copied, nothing is lost or read stale', async () => {
     const { nodes, clients, libp2p } = await setup(4, all => even(1, all.slice(0, 3), 3))
-    await preload(clients[0].store)
     const t2 = even(2, libp2p, 3)
+    const recorder = new HistoryRecorder()
 
-    await underLoad([...clients, nodes[0]], async () => { await move(nodes, t2) })
+    await underLoad(recorder, [...clients, nodes[0]], async () => { await move(recorder, nodes, t2, clients[1]) })
 
     // the 4th node copied its share and answers for it
     expect(nodes[3].store.status().layout.sync).toBe(2)
@@ -261,12 +307,26 @@ describe('moving data between slot tables while clients read and write (R=3, quo
     await checkPlacement(nodes, t2, clients[1].store)
   }, 120_000)
 
+  it('replaces every owner: 3 nodes hand all their slots to 3 new ones', async () => {
+    const { nodes, clients, libp2p } = await setup(6, all => even(1, all.slice(0, 3), 3))
+    const t2 = even(2, libp2p.slice(3), 3)
+    const recorder = new HistoryRecorder()
+
+    await underLoad(recorder, clients, async () => { await move(recorder, nodes, t2, clients[1]) })
+
+    for (const node of nodes.slice(0, 3)) {
+      await waitFor(`${node.name} to drop every record`, async () => (await held(node.local)).size === 0)
+    }
+
+    await checkPlacement(nodes.slice(3), t2, clients[1].store)
+  }, 120_000)
+
   it('removes a node, 4 to 3: the leaving node gives everything away and ends holding nothing', async () => {
     const { nodes, clients, libp2p } = await setup(4, all => even(1, all, 3))
-    await preload(clients[0].store)
     const t2 = even(2, libp2p.slice(0, 3), 3)
+    const recorder = new HistoryRecorder()
 
-    await underLoad([...clients, nodes[1]], async () => { await move(nodes, t2) })
+    await underLoad(recorder, [...clients, nodes[1]], async () => { await move(recorder, nodes, t2, clients[1]) })
 
     await waitFor('the leaving node to drop every record', async () => (await held(nodes[3].local)).size === 0)
     await checkPlacement(nodes.slice(0, 3), t2, clients[1].store)
@@ -274,10 +334,10 @@ describe('moving data between slot tables while clients read and write (R=3, quo
 
   it('changes ownership by weight (2:1:1 to 1:1:2) on the same 3 nodes plus one', async () => {
     const { nodes, clients, libp2p } = await setup(4, all => weighted(1, all, [2, 1, 1, 1], 3))
-    await preload(clients[0].store)
     const t2 = weighted(2, libp2p, [1, 1, 2, 3], 3)
+    const recorder = new HistoryRecorder()
 
-    await underLoad([...clients, nodes[2]], async () => { await move(nodes, t2) })
+    await underLoad(recorder, [...clients, nodes[2]], async () => { await move(recorder, nodes, t2, clients[1]) })
 
     await checkPlacement(nodes, t2, clients[1].store)
   }, 120_000)
@@ -290,10 +350,10 @@ describe('moving data between slot tables while clients read and write (R=3, quo
     cleanup.push(async () => { await Promise.all(stores.map(async s => s.close())) })
 
     const { nodes, clients, libp2p, t1 } = await setup(4, all => even(1, all.slice(0, 3), 3), i => stores[i])
-    await preload(clients[0].store)
     const t2 = even(2, libp2p, 3)
+    const recorder = new HistoryRecorder()
 
-    await underLoad(clients, async () => {
+    await underLoad(recorder, clients, async () => {
       for (const node of nodes) {
         node.store.updateSlotTable(t2)
       }
