@@ -8,6 +8,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { noise } from '@libp2p/noise'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
@@ -18,12 +19,13 @@ import { createLibp2p } from 'libp2p'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ClusterDatastore, SlotTable, keySlot } from '../../src/index.js'
+import { ClusterDatastore, SlotTable, keySlot, signTable } from '../../src/index.js'
 import { RESERVED_NAMESPACE } from '../../src/owner/keys.js'
 import { checkHistory } from '../utils/history/checker.js'
 import { HistoryRecorder } from '../utils/history/recorder.js'
 import type { ClusterDatastoreOptions } from '../../src/index.js'
-import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { SignedSlotTable } from '../../src/membership/signed-table.js'
+import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 
 const OPTIONS: ClusterDatastoreOptions = { heartbeatInterval: 300, suspectAfter: 10, antiEntropyInterval: 60_000 }
@@ -72,7 +74,7 @@ async function waitFor (what: string, condition: () => boolean | Promise<boolean
 }
 
 /** A table over `peers` with `replicas` owners per range, each peer primary of a share of the slots proportional to its weight */
-function weighted (epoch: number, peers: Libp2p[], weights: number[], replicas: number): SlotTable {
+function weighted (epoch: number, peers: Libp2p[], weights: number[], replicas: number, clients: PeerId[]): SlotTable {
   const total = weights.reduce((a, b) => a + b, 0)
   const ranges: Array<{ start: number, end: number, owners: PeerId[] }> = []
   let start = 0
@@ -83,11 +85,11 @@ function weighted (epoch: number, peers: Libp2p[], weights: number[], replicas: 
     start = end + 1
   })
 
-  return SlotTable.fromRanges({ epoch, ranges, peers: peers.map(p => ({ id: p.peerId, addrs: p.getMultiaddrs() })) })
+  return SlotTable.fromRanges({ epoch, ranges, peers: peers.map(p => ({ id: p.peerId, addrs: p.getMultiaddrs() })), clients: clients.map(id => ({ id })) })
 }
 
-function even (epoch: number, peers: Libp2p[], replicas: number): SlotTable {
-  return SlotTable.even(peers.map(p => ({ id: p.peerId, addrs: p.getMultiaddrs() })), { epoch, replicas })
+function even (epoch: number, peers: Libp2p[], replicas: number, clients: PeerId[]): SlotTable {
+  return SlotTable.even(peers.map(p => ({ id: p.peerId, addrs: p.getMultiaddrs() })), { epoch, replicas, clients: clients.map(id => ({ id })) })
 }
 
 /** The non-reserved keys of a local store with their stored bytes */
@@ -112,9 +114,9 @@ describe('moving data between slot tables while clients read and write (R=3, quo
     }
   })
 
-  async function makeNode (name: string, table: SlotTable, clientIds: PeerId[], local: Datastore = new MemoryDatastore(), libp2p?: Libp2p): Promise<Node> {
+  async function makeNode (name: string, table: SignedSlotTable, admin: PrivateKey, local: Datastore = new MemoryDatastore(), libp2p?: Libp2p): Promise<Node> {
     libp2p ??= await createNode()
-    const store = new ClusterDatastore(libp2p, local, table, { ...OPTIONS, clients: clientIds })
+    const store = new ClusterDatastore(libp2p, local, table, { ...OPTIONS, adminKey: admin.publicKey })
     const node = { name, libp2p, local, store }
     cleanup.push(async () => {
       await node.store.stop()
@@ -128,15 +130,16 @@ describe('moving data between slot tables while clients read and write (R=3, quo
    * the rest started on it too (outside it: they join by adopting the next
    * table), two clients
    */
-  async function setup (count: number, initial: (nodes: Libp2p[]) => SlotTable, local?: (i: number) => Datastore): Promise<{ nodes: Node[], clients: Node[], libp2p: Libp2p[], t1: SlotTable }> {
+  async function setup (count: number, initial: (nodes: Libp2p[], clients: PeerId[]) => SlotTable, local?: (i: number) => Datastore): Promise<{ nodes: Node[], clients: Node[], libp2p: Libp2p[], clientIds: PeerId[], t1: SignedSlotTable, admin: PrivateKey }> {
+    const admin = await generateKeyPair('Ed25519')
     const libp2p = await Promise.all(Array.from({ length: count }, async () => createNode()))
     const clientLibp2p = await Promise.all(Array.from({ length: 2 }, async () => createNode()))
     const clientIds = clientLibp2p.map(c => c.peerId)
-    const t1 = initial(libp2p)
-    const nodes = await Promise.all(libp2p.map(async (p, i) => makeNode(`node${i}`, t1, clientIds, local?.(i), p)))
-    const clients = await Promise.all(clientLibp2p.map(async (p, i) => makeNode(`client${i}`, t1, clientIds, new MemoryDatastore(), p)))
+    const t1 = await signTable(initial(libp2p, clientIds), admin)
+    const nodes = await Promise.all(libp2p.map(async (p, i) => makeNode(`node${i}`, t1, admin, local?.(i), p)))
+    const clients = await Promise.all(clientLibp2p.map(async (p, i) => makeNode(`client${i}`, t1, admin, new MemoryDatastore(), p)))
     await Promise.all([...nodes, ...clients].map(async n => n.store.start()))
-    return { nodes, clients, libp2p, t1 }
+    return { nodes, clients, libp2p, clientIds, t1, admin }
   }
 
   /** Keys written (and recorded) before the move: reads of them during the move must find them */
@@ -205,9 +208,11 @@ describe('moving data between slot tables while clients read and write (R=3, quo
    * every preloaded key from `prober` at once, then wait until every member
    * retired the old table
    */
-  async function move (recorder: HistoryRecorder, nodes: Node[], next: SlotTable, prober: Node): Promise<void> {
+  async function move (recorder: HistoryRecorder, nodes: Node[], next: SlotTable, prober: Node, admin: PrivateKey): Promise<void> {
+    const signed = await signTable(next, admin)
+
     for (const node of nodes) {
-      node.store.updateSlotTable(next)
+      node.store.updateSlotTable(signed)
     }
 
     await probe(recorder, prober)
@@ -294,11 +299,11 @@ describe('moving data between slot tables while clients read and write (R=3, quo
   }
 
   it('adds a 4th node to 3: reads stay on the old owners until the new ones copied, nothing is lost or read stale', async () => {
-    const { nodes, clients, libp2p } = await setup(4, all => even(1, all.slice(0, 3), 3))
-    const t2 = even(2, libp2p, 3)
+    const { nodes, clients, libp2p, clientIds, admin } = await setup(4, (all, c) => even(1, all.slice(0, 3), 3, c))
+    const t2 = even(2, libp2p, 3, clientIds)
     const recorder = new HistoryRecorder()
 
-    await underLoad(recorder, [...clients, nodes[0]], async () => { await move(recorder, nodes, t2, clients[1]) })
+    await underLoad(recorder, [...clients, nodes[0]], async () => { await move(recorder, nodes, t2, clients[1], admin) })
 
     // the 4th node copied its share and answers for it
     expect(nodes[3].store.status().layout.sync).toBe(2)
@@ -308,11 +313,11 @@ describe('moving data between slot tables while clients read and write (R=3, quo
   }, 120_000)
 
   it('replaces every owner: 3 nodes hand all their slots to 3 new ones', async () => {
-    const { nodes, clients, libp2p } = await setup(6, all => even(1, all.slice(0, 3), 3))
-    const t2 = even(2, libp2p.slice(3), 3)
+    const { nodes, clients, libp2p, clientIds, admin } = await setup(6, (all, c) => even(1, all.slice(0, 3), 3, c))
+    const t2 = even(2, libp2p.slice(3), 3, clientIds)
     const recorder = new HistoryRecorder()
 
-    await underLoad(recorder, clients, async () => { await move(recorder, nodes, t2, clients[1]) })
+    await underLoad(recorder, clients, async () => { await move(recorder, nodes, t2, clients[1], admin) })
 
     for (const node of nodes.slice(0, 3)) {
       await waitFor(`${node.name} to drop every record`, async () => (await held(node.local)).size === 0)
@@ -322,22 +327,22 @@ describe('moving data between slot tables while clients read and write (R=3, quo
   }, 120_000)
 
   it('removes a node, 4 to 3: the leaving node gives everything away and ends holding nothing', async () => {
-    const { nodes, clients, libp2p } = await setup(4, all => even(1, all, 3))
-    const t2 = even(2, libp2p.slice(0, 3), 3)
+    const { nodes, clients, libp2p, clientIds, admin } = await setup(4, (all, c) => even(1, all, 3, c))
+    const t2 = even(2, libp2p.slice(0, 3), 3, clientIds)
     const recorder = new HistoryRecorder()
 
-    await underLoad(recorder, [...clients, nodes[1]], async () => { await move(recorder, nodes, t2, clients[1]) })
+    await underLoad(recorder, [...clients, nodes[1]], async () => { await move(recorder, nodes, t2, clients[1], admin) })
 
     await waitFor('the leaving node to drop every record', async () => (await held(nodes[3].local)).size === 0)
     await checkPlacement(nodes.slice(0, 3), t2, clients[1].store)
   }, 120_000)
 
   it('changes ownership by weight (2:1:1 to 1:1:2) on the same 3 nodes plus one', async () => {
-    const { nodes, clients, libp2p } = await setup(4, all => weighted(1, all, [2, 1, 1, 1], 3))
-    const t2 = weighted(2, libp2p, [1, 1, 2, 3], 3)
+    const { nodes, clients, libp2p, clientIds, admin } = await setup(4, (all, c) => weighted(1, all, [2, 1, 1, 1], 3, c))
+    const t2 = weighted(2, libp2p, [1, 1, 2, 3], 3, clientIds)
     const recorder = new HistoryRecorder()
 
-    await underLoad(recorder, [...clients, nodes[2]], async () => { await move(recorder, nodes, t2, clients[1]) })
+    await underLoad(recorder, [...clients, nodes[2]], async () => { await move(recorder, nodes, t2, clients[1], admin) })
 
     await checkPlacement(nodes, t2, clients[1].store)
   }, 120_000)
@@ -349,13 +354,15 @@ describe('moving data between slot tables while clients read and write (R=3, quo
     await Promise.all(stores.map(async s => s.open()))
     cleanup.push(async () => { await Promise.all(stores.map(async s => s.close())) })
 
-    const { nodes, clients, libp2p, t1 } = await setup(4, all => even(1, all.slice(0, 3), 3), i => stores[i])
-    const t2 = even(2, libp2p, 3)
+    const { nodes, clients, libp2p, clientIds, t1, admin } = await setup(4, (all, c) => even(1, all.slice(0, 3), 3, c), i => stores[i])
+    const t2 = even(2, libp2p, 3, clientIds)
     const recorder = new HistoryRecorder()
 
     await underLoad(recorder, clients, async () => {
+      const signed = await signTable(t2, admin)
+
       for (const node of nodes) {
-        node.store.updateSlotTable(t2)
+        node.store.updateSlotTable(signed)
       }
 
       // node 1 stops before it could finish the move (a remote member's ack has not even come back yet)
@@ -367,7 +374,7 @@ describe('moving data between slot tables while clients read and write (R=3, quo
       expect(nodes[0].store.status().layout.done).toBe(false)
 
       // started again from its config's table (epoch 1): the store says a move to epoch 2 is under way
-      const again = new ClusterDatastore(victim.libp2p, victim.local, t1, { ...OPTIONS, clients: clients.map(c => c.libp2p.peerId) })
+      const again = new ClusterDatastore(victim.libp2p, victim.local, t1, { ...OPTIONS, adminKey: admin.publicKey })
       victim.store = again
       await again.start()
       expect(again.status().layout.epochs).toEqual([1, 2])
@@ -382,9 +389,9 @@ describe('moving data between slot tables while clients read and write (R=3, quo
   }, 120_000)
 
   it('refuses a table that moves a single-owner slot to another node, and keeps serving', async () => {
-    const { nodes, libp2p } = await setup(3, all => even(1, all.slice(0, 2), 1))
+    const { nodes, libp2p, clientIds, admin } = await setup(3, (all, c) => even(1, all.slice(0, 2), 1, c))
     await nodes[0].store.put(new Key('/single'), enc('one'))
-    const r2 = even(2, libp2p, 2)
+    const r2 = await signTable(even(2, libp2p, 2, clientIds), admin)
 
     // a replicated table that takes single-owner slots from their owner: refused on every node, nothing changes
     for (const node of nodes) {
