@@ -22,7 +22,7 @@ import { equals } from 'uint8arrays/equals'
 import { describe, expect, it } from 'vitest'
 import { heliaCluster } from '../src/blockstore/helia.js'
 import { SharedPinsDatastore } from '../src/blockstore/pins.js'
-import { SlotTable } from '../src/index.js'
+import { SlotTable, signTable } from '../src/index.js'
 import { concatAll, createHeliaNode } from './utils/helia.js'
 
 async function block (text: string): Promise<{ cid: CID, bytes: Uint8Array }> {
@@ -68,6 +68,23 @@ describe('heliaCluster()', () => {
       await expect(node.helia.libp2p.services.cluster.join(SlotTable.even([{ id: node.helia.libp2p.peerId }], { epoch: 6 }).toJSON())).resolves.toBe(true)
       expect(node.cluster.slots?.epoch).toBe(6)
       expect(node.helia.libp2p.services.cluster.cluster).toBe(node.cluster.cluster)
+    } finally {
+      await node.helia.stop()
+    }
+  })
+
+  it('with an admin key, joins and adopts only tables signed by it', async () => {
+    const admin = await generateKeyPair('Ed25519')
+    const node = await createHeliaNode({ options: { adminKey: admin.publicKey } })
+
+    try {
+      const table = SlotTable.even([{ id: node.helia.libp2p.peerId }], { epoch: 1 })
+      await expect(node.cluster.join(await signTable(table, admin))).resolves.toBe(true)
+      await expect(node.cluster.join(table.withEpoch(2))).rejects.toHaveProperty('name', 'InvalidParametersError')
+      await expect(node.cluster.join(await signTable(table.withEpoch(2), await generateKeyPair('Ed25519')))).rejects.toHaveProperty('name', 'TableSignatureError')
+      expect(node.cluster.slots?.epoch).toBe(1)
+      await expect(node.helia.libp2p.services.cluster.join(await signTable(table.withEpoch(3), admin))).resolves.toBe(true)
+      expect(node.cluster.cluster?.signedSlots?.table.epoch).toBe(3)
     } finally {
       await node.helia.stop()
     }

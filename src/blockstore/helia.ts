@@ -2,11 +2,12 @@ import { MemoryDatastore } from 'datastore-core/memory'
 import { ClusterBlockstore } from '../blockstore.js'
 import { ClusterDatastore } from '../datastore/cluster-datastore.js'
 import { InvalidParametersError, NotStartedError } from '../errors.js'
+import { isSignedSlotTable } from '../membership/signed-table.js'
 import { SlotTable } from '../slots/table.js'
 import { DeferredDatastore } from './deferred.js'
 import { HELIA_PIN_NAMESPACES, SharedPinsDatastore } from './pins.js'
 import type { ClusterBlockstoreInit } from '../blockstore.js'
-import type { ClusterDatastoreOptions, ClusterLibp2p, SlotTableJSON } from '../index.js'
+import type { ClusterDatastoreOptions, ClusterLibp2p, SignedSlotTable, SlotTableJSON } from '../index.js'
 import type {
   AbortOptions, ComponentLogger, DialProtocolOptions, DialTarget, Logger, PeerId, PeerStore, Startable, Stream,
   StreamHandler, StreamHandlerOptions
@@ -31,7 +32,7 @@ export interface HeliaClusterInit {
    * {@link HeliaCluster.join}, e.g. once every node has started and its
    * address is known; until then the blockstore throws `NotStartedError`.
    */
-  slots?: SlotTable | SlotTableJSON | string
+  slots?: SlotTable | SignedSlotTable | SlotTableJSON | string
 
   /**
    * Helia's own, node-local datastore: the keychain with the node's private
@@ -122,7 +123,8 @@ export class HeliaCluster {
 
   private readonly deferred: DeferredDatastore
   private readonly options: ClusterDatastoreOptions
-  private table?: SlotTable
+  /** The table to start with: signed, for a cluster with an admin key (`options.adminKey`) */
+  private table?: SlotTable | SignedSlotTable
   private libp2p?: ClusterLibp2p
   private store?: ClusterDatastore
   private serviceCreated: boolean
@@ -176,15 +178,16 @@ export class HeliaCluster {
 
   /** The slot table in force, if one was given */
   get slots (): SlotTable | undefined {
-    return this.store?.slots ?? this.table
+    return this.store?.slots ?? tableOf(this.table)
   }
 
   /**
    * Give the slot table, or a newer one. Before the node is bound the table
    * is kept for when it is; after, it starts the cluster, or is adopted by
    * the running cluster if its epoch is newer. Returns whether it was taken.
+   * With `options.adminKey`, give tables signed by the admin key.
    */
-  async join (slots: SlotTable | SlotTableJSON | string): Promise<boolean> {
+  async join (slots: SlotTable | SignedSlotTable | SlotTableJSON | string): Promise<boolean> {
     const table = toTable(slots)
 
     return this.serialized(async () => {
@@ -192,7 +195,7 @@ export class HeliaCluster {
         return this.store.updateSlotTable(table)
       }
 
-      if (this.table != null && table.epoch <= this.table.epoch) {
+      if (this.table != null && tableOf(table).epoch <= tableOf(this.table).epoch) {
         return false
       }
 
@@ -217,7 +220,7 @@ export class HeliaCluster {
       if (this.libp2p !== libp2p) {
         this.libp2p = libp2p
         // a new node object (same identity): rebuild on it, keeping the newest table
-        this.table = this.store?.slots ?? this.table
+        this.table = this.store?.signedSlots ?? this.store?.slots ?? this.table
         this.store = undefined
       }
 
@@ -297,7 +300,7 @@ export class ClusterService implements Startable {
   }
 
   /** See {@link HeliaCluster.join} */
-  async join (slots: SlotTable | SlotTableJSON | string): Promise<boolean> {
+  async join (slots: SlotTable | SignedSlotTable | SlotTableJSON | string): Promise<boolean> {
     return this.binding.join(slots)
   }
 }
@@ -321,8 +324,14 @@ function libp2pFromComponents (components: ClusterServiceComponents): ClusterLib
   }
 }
 
-function toTable (slots: SlotTable | SlotTableJSON | string): SlotTable {
-  return slots instanceof SlotTable ? slots : SlotTable.fromJSON(slots)
+function toTable (slots: SlotTable | SignedSlotTable | SlotTableJSON | string): SlotTable | SignedSlotTable {
+  return slots instanceof SlotTable || isSignedSlotTable(slots) ? slots : SlotTable.fromJSON(slots)
+}
+
+function tableOf (table: SlotTable | SignedSlotTable): SlotTable
+function tableOf (table: SlotTable | SignedSlotTable | undefined): SlotTable | undefined
+function tableOf (table: SlotTable | SignedSlotTable | undefined): SlotTable | undefined {
+  return table == null || table instanceof SlotTable ? table : table.table
 }
 
 /**

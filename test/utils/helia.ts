@@ -12,6 +12,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { heliaCluster } from '../../src/blockstore/helia.js'
 import { SlotTable } from '../../src/index.js'
 import type { HeliaCluster } from '../../src/blockstore/helia.js'
+import type { ClusterDatastoreOptions } from '../../src/index.js'
 import type { Datastore } from 'interface-datastore'
 
 export interface HeliaTestNode {
@@ -27,9 +28,9 @@ export interface HeliaTestCluster {
 }
 
 /** One Helia node with a cluster blockstore, started, not yet given a table */
-export async function createHeliaNode (init: { sharePins?: boolean } = {}) {
+export async function createHeliaNode (init: { sharePins?: boolean, options?: ClusterDatastoreOptions } = {}) {
   const local = new MemoryDatastore()
-  const cluster = heliaCluster({ local, sharePins: init.sharePins })
+  const cluster = heliaCluster({ local, sharePins: init.sharePins, options: init.options })
   const helia = createHelia({
     blockstore: cluster.blockstore,
     datastore: cluster.datastore,
