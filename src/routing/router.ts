@@ -193,8 +193,8 @@ export class Router {
     if (res.epoch > current.epoch) {
       await this.components.tables.learn(peer, res.epoch, res.signedTable, options)
 
-      // the same epoch: another node routed by it meanwhile, retry as we are
-      if (this.components.ownership().table.epoch >= res.epoch) {
+      // a newer table is in force (this one, or one adopted meanwhile): retry with it
+      if (this.components.ownership().table.epoch > current.epoch) {
         return
       }
     } else {

@@ -15,8 +15,11 @@
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { lpStream } from '@libp2p/utils'
 import { tableToMessage } from '../../src/rpc/table.js'
-import { keySlot } from '../../src/index.js'
+import { PROTOCOL, keySlot, signTable } from '../../src/index.js'
+import { Request, Response } from '../../src/pb/message.js'
 import { Key } from 'interface-datastore'
 import { runFuzz } from '../utils/hostile/fuzzer.js'
 import { MEMORY_BOUND, createHostileCluster, describeMemory, honestRoundTrip, startHonestLoad } from '../utils/hostile/harness.js'
@@ -59,7 +62,13 @@ describe('fuzzing the data protocol (target in a child process)', () => {
       ownedKeys: owned.map(k => k.uint8Array()),
       foreignKeys: foreign.map(k => k.uint8Array()),
       bigKey: cluster.targetKeys('fuzz-big', 1)[0].uint8Array(),
-      table: tableToMessage(cluster.table)
+      table: tableToMessage(cluster.table),
+      signedTables: [
+        cluster.signed.bytes,
+        (await signTable(cluster.table.withEpoch(0), cluster.admin)).bytes,
+        (await signTable(cluster.table.withEpoch(2), await generateKeyPair('Ed25519'))).bytes,
+        (await signTable(cluster.table.withEpoch(Number.MAX_SAFE_INTEGER), await generateKeyPair('Ed25519'))).bytes
+      ]
     }
 
     // warm up: JIT, connections, buffers, so the baseline is not a cold process
@@ -117,6 +126,14 @@ describe('fuzzing the data protocol (target in a child process)', () => {
     expect.soft(peak.rss - baseline.rss, describeMemory('rss', baseline, peak)).toBeLessThan(MEMORY_BOUND)
     expect.soft(peak.arrayBuffers - baseline.arrayBuffers, describeMemory('arrayBuffers', baseline, peak)).toBeLessThan(MEMORY_BOUND)
     await honestRoundTrip(cluster, role)
+
+    // no table the fuzzer sent was adopted: the target still holds the admin's first one
+    const lp = lpStream(await cluster.member.libp2p.dialProtocol(cluster.target.peerId, PROTOCOL))
+    await lp.write(Request.encode({ id: 1, type: Request.Type.GET_TABLE, epoch: 1 }))
+    const res = Response.decode(await lp.read())
+    expect.soft(res.epoch, 'the target\'s table epoch').toBe(1)
+    expect.soft(Uint8Array.from(res.signedTable ?? []), 'the target\'s signed table').toEqual(Uint8Array.from(cluster.signed.bytes))
+    await lp.unwrap().close().catch(() => {})
   }
 
   it.runIf(ROLES.has('member'))('as a member of the slot table', async () => {

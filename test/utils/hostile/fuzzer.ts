@@ -27,6 +27,12 @@ export interface FuzzContext {
   bigKey: Uint8Array
   /** The cluster's real table, for TABLE requests to mangle */
   table: SlotTableMessage
+  /**
+   * Signed tables for TABLE requests to send or mangle: the real one, older
+   * ones, newer ones signed by other keys - never a newer one signed by the
+   * admin key, which an attacker cannot have
+   */
+  signedTables: Uint8Array[]
 }
 
 export type FuzzKind =
@@ -67,7 +73,7 @@ const KINDS: ReadonlyArray<readonly [FuzzKind, number]> = [
 
 const TYPES = [
   Request.Type.GET, Request.Type.HAS, Request.Type.PUT, Request.Type.DELETE, Request.Type.BATCH,
-  Request.Type.GET_MANY, Request.Type.QUERY, Request.Type.CREDIT, Request.Type.CANCEL, Request.Type.TABLE, Request.Type.UNKNOWN
+  Request.Type.GET_MANY, Request.Type.QUERY, Request.Type.CREDIT, Request.Type.CANCEL, Request.Type.TABLE, Request.Type.GET_TABLE, Request.Type.UNKNOWN
 ]
 
 /** Key bytes no owner should accept, or should handle with care */
@@ -102,6 +108,18 @@ function garbageTable (rng: Prng, ctx: FuzzContext): SlotTableMessage {
     case 3: return { epoch: ctx.epoch + 1, ranges: [{ start: 0, end: 16383, owners: [rng.bytes(38)] }], peers: [], clients: [] }
     case 4: return { epoch: ctx.epoch + 1, ranges: [{ start: 16383, end: 0xffffffff, owners: [] }], peers: [{ id: new Uint8Array(0), addrs: [] }], clients: [] }
     default: return { epoch: 2 ** 53 - 1, ranges: Array.from({ length: rng.int(1, 2000) }, (_, i) => ({ start: i, end: i, owners: [real.peers[0].id] })), peers: real.peers, clients: [] }
+  }
+}
+
+/** One of the signed tables as it is, with a byte flipped, cut short, or random bytes */
+function garbageSignedTable (rng: Prng, ctx: FuzzContext): Uint8Array<ArrayBuffer> {
+  const bytes = Uint8Array.from(rng.pick(ctx.signedTables))
+
+  switch (rng.int(0, 3)) {
+    case 0: return bytes
+    case 1: bytes[rng.int(0, bytes.byteLength - 1)] ^= 1 << rng.int(0, 7); return bytes
+    case 2: return bytes.slice(0, rng.int(0, bytes.byteLength - 1))
+    default: return rng.bytes(rng.int(0, 512))
   }
 }
 
@@ -143,7 +161,11 @@ function validRequest (rng: Prng, ctx: FuzzContext, id: number): Partial<Request
       req.id = rng.chance(0.5) ? id : rng.u32()
       break
     case Request.Type.TABLE:
-      req.table = garbageTable(rng, ctx)
+      if (rng.chance(0.3)) {
+        req.table = garbageTable(rng, ctx)
+      } else {
+        req.signedTable = garbageSignedTable(rng, ctx)
+      }
       break
     default:
       break
@@ -170,7 +192,7 @@ function mutateField (rng: Prng, ctx: FuzzContext, req: Partial<Request>): strin
     case 7: req.type = rng.pick([Request.Type.GET, Request.Type.PUT, Request.Type.DELETE, Request.Type.HAS]); delete req.key; return `${req.type} without a key`
     case 8: req.type = Request.Type.BATCH; req.puts = Array.from({ length: rng.int(1, 2000) }, () => ({ key: rng.chance(0.5) ? undefined : rng.pick(ctx.ownedKeys) as Uint8Array<ArrayBuffer>, missing: true })); return 'BATCH of entries without keys or values'
     case 9: req.prefix = rng.pick(['no-slash', '/', '//', '/trailing/', '\u0000', '\uffff', 'x'.repeat(50_000)]); req.type = Request.Type.QUERY; req.credit = 1024 * 1024; return 'QUERY with an odd prefix'
-    case 10: req.type = Request.Type.TABLE; req.table = garbageTable(rng, ctx); return 'TABLE with a garbage table'
+    case 10: req.type = Request.Type.TABLE; req.signedTable = garbageSignedTable(rng, ctx); req.table = garbageTable(rng, ctx); return 'TABLE with a garbage table, signed and not'
     default: req.type = Request.Type.CANCEL; req.id = rng.u32(); return 'CANCEL of nothing'
   }
 }

@@ -6,14 +6,15 @@
  */
 
 import { randomFillSync } from 'node:crypto'
+import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { MemoryDatastore } from 'datastore-core'
 import { Key } from 'interface-datastore'
-import { ClusterDatastore, SlotTable, keySlot } from '../../../src/index.js'
+import { ClusterDatastore, SlotTable, keySlot, signTable } from '../../../src/index.js'
 import { createNode } from '../cluster.js'
 import { MemoryWatch, TargetProcess, mib } from './target-process.js'
-import type { ClusterDatastoreOptions } from '../../../src/index.js'
-import type { Libp2p } from '@libp2p/interface'
+import type { ClusterDatastoreOptions, SignedSlotTable } from '../../../src/index.js'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
 
 const MiB = 1024 * 1024
 
@@ -30,6 +31,9 @@ export const MEMORY_BOUND = 256 * MiB
 export interface HostileCluster {
   target: TargetProcess
   table: SlotTable
+  /** The admin key every node trusts (attackers do not hold it), and the table as it signed it */
+  admin: PrivateKey
+  signed: SignedSlotTable
   /** Honest member: owns slots, calls the target */
   member: { libp2p: Libp2p, store: ClusterDatastore }
   /** Honest client: allowed by every owner */
@@ -67,12 +71,19 @@ export async function createHostileCluster (init: HostileClusterOptions = {}): P
     { id: target.peerId, addrs: target.addrs },
     { id: memberNode.peerId, addrs: memberNode.getMultiaddrs() },
     { id: evilMember.peerId, addrs: evilMember.getMultiaddrs() }
-  ], { epoch: 1 })
-  const clients = [clientNode.peerId.toString(), evilClient.peerId.toString()]
+  ], { epoch: 1, clients: [{ id: clientNode.peerId }, { id: evilClient.peerId }] })
+  // tables change only by the admin key, which no attacker holds
+  const admin = await generateKeyPair('Ed25519')
+  const signed = await signTable(table, admin)
   const options = init.options ?? {}
-  const honestOptions = init.honestOptions ?? { maxMessageSize: options.maxMessageSize }
+  const honestOptions = { ...(init.honestOptions ?? { maxMessageSize: options.maxMessageSize }), adminKey: admin.publicKey }
 
-  await target.call('start', { table: table.toJSON(), clients, options })
+  await target.call('start', {
+    table: table.toJSON(),
+    options,
+    adminKey: Buffer.from(publicKeyToProtobuf(admin.publicKey)).toString('base64'),
+    signedTable: Buffer.from(signed.bytes).toString('base64')
+  })
 
   // the attackers know where the target is (the honest nodes learn it from
   // the table), and every node connects now: libp2p accepts only a few new
@@ -91,14 +102,16 @@ export async function createHostileCluster (init: HostileClusterOptions = {}): P
     }
   }
 
-  const member = new ClusterDatastore(memberNode, new MemoryDatastore(), table, { ...honestOptions, clients })
+  const member = new ClusterDatastore(memberNode, new MemoryDatastore(), signed, honestOptions)
   await member.start()
-  const client = new ClusterDatastore(clientNode, new MemoryDatastore(), table, honestOptions)
+  const client = new ClusterDatastore(clientNode, new MemoryDatastore(), signed, honestOptions)
   await client.start()
 
   return {
     target,
     table,
+    admin,
+    signed,
     member: { libp2p: memberNode, store: member },
     client: { libp2p: clientNode, store: client },
     evilMember,

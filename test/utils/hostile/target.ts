@@ -11,7 +11,7 @@
  * - `init`     start libp2p on 127.0.0.1 (tcp, noise, yamux); answers the
  *              peer id and multiaddrs (also printed to stdout)
  * - `start`    a ClusterDatastore over a MemoryDatastore with the given slot
- *              table, clients and options
+ *              table (signed, with the admin key) and options
  * - `populate` write values straight into the local store
  * - `memory`   `process.memoryUsage()` after two forced collections, and the
  *              peak RSS so far
@@ -21,6 +21,7 @@
  * - `stop`     stop the store and libp2p, then exit
  */
 
+import { publicKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { noise } from '@libp2p/noise'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
@@ -28,15 +29,20 @@ import { MemoryDatastore } from 'datastore-core'
 import { Key } from 'interface-datastore'
 import { createLibp2p } from 'libp2p'
 import { serveCommands } from '../../../benchmarks/lib/ipc.js'
-import { ClusterDatastore } from '../../../src/index.js'
+import { ClusterDatastore, openSignedTable } from '../../../src/index.js'
 import type { Commands } from '../../../benchmarks/lib/ipc.js'
 import type { ClusterDatastoreOptions, SlotTableJSON } from '../../../src/index.js'
 import type { Libp2p } from '@libp2p/interface'
 
 export interface TargetStart {
   table: SlotTableJSON
-  clients: string[]
+  /** Allowed clients, for a target without an admin key */
+  clients?: string[]
   options: ClusterDatastoreOptions
+  /** The admin public key, protobuf in base64: the target adopts only tables it signed */
+  adminKey?: string
+  /** `table` signed by the admin key, the marshaled envelope in base64 */
+  signedTable?: string
 }
 
 export interface TargetPopulate {
@@ -97,7 +103,14 @@ const commands: Commands = {
   start: async (args: TargetStart) => {
     if (libp2p == null) throw new Error('init first')
     local = new MemoryDatastore()
-    store = new ClusterDatastore(libp2p, local, args.table, { ...args.options, clients: args.clients })
+    if (args.adminKey != null && args.signedTable != null) {
+      const adminKey = publicKeyFromProtobuf(Buffer.from(args.adminKey, 'base64'))
+      const signed = await openSignedTable(Buffer.from(args.signedTable, 'base64'), adminKey)
+      store = new ClusterDatastore(libp2p, local, signed, { ...args.options, adminKey })
+    } else {
+      store = new ClusterDatastore(libp2p, local, args.table, { ...args.options, clients: args.clients })
+    }
+
     await store.start()
     return null
   },
