@@ -15,7 +15,7 @@
  * Flags:
  *   --runs N         recorded rounds (default 5; the kad-dht phase uses min(N, 3))
  *   --quick          fewer operations per round (a smoke run, figures noisier)
- *   --only a,b       phases to run: main, dht, scale, repair, replication (default all)
+ *   --only a,b       phases to run: main, dht, scale, repair, replication, migration (default all)
  *   --out FILE       JSON output (default benchmarks/results/latest.json)
  *   --tsx            run the TypeScript as is (slower: see lib/compiled.ts)
  *
@@ -33,6 +33,7 @@ import { machineCpu, machineInfo } from './lib/machine.js'
 import { benchKeys, benchPairs, concurrent, payloadBytes, randomValues, sequential, until } from './lib/measure.js'
 import { bigInFlight, headOfLine } from './lib/load.js'
 import { EchoClient, bulkSend } from './lib/raw.js'
+import { MIGRATION_RATIOS, migrationPhase } from './lib/migration.js'
 import { repairPhase } from './lib/repair.js'
 import { REPLICATION_RATIOS, replicationPhase } from './lib/replication.js'
 import { fmt, markdownTable, spread } from './lib/stats.js'
@@ -50,7 +51,7 @@ const flag = (name: string): string | undefined => {
 }
 const QUICK = argv.includes('--quick')
 const RUNS = Number(flag('--runs') ?? (QUICK ? 3 : 5))
-const PHASES = new Set((flag('--only') ?? 'main,dht,scale,repair,replication').split(','))
+const PHASES = new Set((flag('--only') ?? 'main,dht,scale,repair,replication,migration').split(','))
 const RESULTS_DIR = `${benchmarksDir()}results/`
 const OUT = flag('--out') ?? `${RESULTS_DIR}latest.json`
 
@@ -461,7 +462,8 @@ const RATIOS: RatioDef[] = [
   { spec: 'B', what: '9-node get p50 / 3-node get p50', num: 'scale9.get.seq.p50', den: 'scale3.get.seq.p50', kind: 'max', bar: 1.1 },
   { spec: '-', what: 'control: raw echo p50, 9 processes / 3 processes', num: 'scale9.echo.seq.p50', den: 'scale3.echo.seq.p50', kind: 'max', bar: 1.1 },
   { spec: '-', what: '9-node / 3-node get p50, net of the control', num: 'scale9.get.seq.p50', den: 'scale3.get.seq.p50', kind: 'max', bar: 1.1, per: { num: 'scale9.echo.seq.p50', den: 'scale3.echo.seq.p50' } },
-  ...REPLICATION_RATIOS
+  ...REPLICATION_RATIOS,
+  ...MIGRATION_RATIOS
 ]
 
 function unitValue (value: number, unit: string): string {
@@ -584,6 +586,8 @@ if (exitCode != null) {
     }
 
     if (PHASES.has('replication')) await replicationPhase(QUICK ? 1 : Math.min(RUNS, 3), SEQ_OPS, C64_OPS, record, log)
+
+    if (PHASES.has('migration')) await migrationPhase(QUICK ? 1 : Math.min(RUNS, 3), QUICK, record, log)
 
     report(startedAt, (now() - t0) / 1000)
   } catch (err) {

@@ -21,7 +21,7 @@ import { CommandChannel } from './ipc.js'
 import { handleRawProtocols } from './raw.js'
 import type { ClusterDatastoreOptions } from '../../src/index.js'
 import type { ChildProcess } from 'node:child_process'
-import type { ClusterStart, NodeInit, NodeStats, Populate } from './node-process.js'
+import type { ClusterStart, LayoutProgress, NodeInit, NodeStats, Populate, SignedStart } from './node-process.js'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 
 // node-process.ts under tsx, node-process.js in a compiled build
@@ -71,6 +71,9 @@ export class NodeProcess {
 
   async call (cmd: 'init', args: NodeInit): Promise<{ peerId: string, addrs: string[] }>
   async call (cmd: 'start', args: ClusterStart): Promise<null>
+  async call (cmd: 'start-signed', args: SignedStart): Promise<null>
+  async call (cmd: 'adopt', args: { signedTable: string }): Promise<boolean>
+  async call (cmd: 'layout'): Promise<LayoutProgress>
   async call (cmd: 'populate', args: Populate): Promise<{ keys: number, bytes: number }>
   async call (cmd: 'stats'): Promise<NodeStats>
   async call (cmd: 'stop'): Promise<null>

@@ -20,14 +20,16 @@ import { yamux } from '@libp2p/yamux'
 import { MemoryDatastore } from 'datastore-core'
 import { Key } from 'interface-datastore'
 import { createLibp2p } from 'libp2p'
-import { ClusterDatastore, keySlot } from '../../src/index.js'
+import { publicKeyFromProtobuf } from '@libp2p/crypto/keys'
+import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
+import { ClusterDatastore, keySlot, openSignedTable } from '../../src/index.js'
 import { applyExperiments } from './experiments.js'
 import { serveCommands } from './ipc.js'
 import { syscalls } from './machine.js'
 import { handleRawProtocols } from './raw.js'
 import type { Commands } from './ipc.js'
 import type { SlotTableJSON } from '../../src/index.js'
-import type { Libp2p } from '@libp2p/interface'
+import type { Libp2p, PublicKey } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 
 export interface NodeInit {
@@ -38,6 +40,21 @@ export interface NodeInit {
 export interface ClusterStart {
   table: SlotTableJSON
   clients: string[]
+}
+
+/** A start with a signed table and the admin key (base64 of the envelope and of the protobuf public key) */
+export interface SignedStart {
+  signedTable: string
+  adminKey: string
+}
+
+/** What the `layout` command answers: the move fields of `ClusterDatastore.status().layout` */
+export interface LayoutProgress {
+  epochs: number[]
+  done: boolean
+  slotsToSync: number
+  keysCopied: number
+  bytesCopied: number
 }
 
 export interface Populate {
@@ -101,6 +118,7 @@ async function main (): Promise<void> {
   let store: ClusterDatastore | undefined
   let populated = 0
   let profiler: Session | undefined
+  let adminKey: PublicKey | undefined
 
   const commands: Commands = {
     init: async (args: NodeInit) => {
@@ -113,6 +131,24 @@ async function main (): Promise<void> {
       store = new ClusterDatastore(libp2p, local, args.table, { clients: args.clients })
       await store.start()
       return null
+    },
+    'start-signed': async (args: SignedStart) => {
+      if (libp2p == null) throw new Error('init first')
+      adminKey = publicKeyFromProtobuf(uint8ArrayFromString(args.adminKey, 'base64'))
+      local = new MemoryDatastore()
+      store = new ClusterDatastore(libp2p, local, await openSignedTable(uint8ArrayFromString(args.signedTable, 'base64'), adminKey), { adminKey })
+      await store.start()
+      return null
+    },
+    adopt: async (args: { signedTable: string }) => {
+      if (store == null || adminKey == null) throw new Error('start-signed first')
+      const signed = await openSignedTable(uint8ArrayFromString(args.signedTable, 'base64'), adminKey)
+      return store.updateSlotTable(signed)
+    },
+    layout: async (): Promise<LayoutProgress> => {
+      if (store == null) throw new Error('start first')
+      const { epochs, done, slotsToSync, keysCopied, bytesCopied } = store.status().layout
+      return { epochs, done, slotsToSync, keysCopied, bytesCopied }
     },
     populate: async (args: Populate) => {
       if (store == null || local == null) throw new Error('start first')
