@@ -149,7 +149,7 @@ async function migrationRound (round: number, keyCount: number, valueSize: numbe
     moving = false
     const duringOps = await during
     const moved = progress.reduce((sum, p) => sum + p.bytesCopied, 0)
-    const share = plan.summary.replicasMoved / (16384 * 3)
+    const share = plan.moved / (16384 * 3)
 
     record('mig.move.seconds', 's', 'from handing out the new table to every node done', seconds)
     record('mig.move.bytes', 'B', 'bytes copied by the nodes that gained slots', moved)
