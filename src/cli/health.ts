@@ -112,7 +112,8 @@ export class StoreHealth {
  * Answer health requests from the peers `allowed` accepts; others get their
  * stream reset unread. With `replication` (the node's
  * `ClusterDatastore.status`), the answer also says how this node sees each
- * other member: up or suspected, the hints it holds for it, its lag.
+ * other member: up or suspected, the hints it holds for it, its lag; and
+ * how far it is in a slot table transition (`layout`, for a progress bar).
  */
 export async function serveHealth (libp2p: Libp2p, health: StoreHealth, allowed: (peer: PeerId) => boolean, replication?: () => ClusterStatus): Promise<void> {
   await libp2p.handle(HEALTH_PROTOCOL, async (stream, connection) => {
@@ -135,6 +136,7 @@ export async function serveHealth (libp2p: Libp2p, health: StoreHealth, allowed:
             lag: Math.max(0, Math.round(p.lag))
           }))
           : []
+        answer.layout = status.layout
       }
 
       await pbStream(stream).pb(Health).write(answer)

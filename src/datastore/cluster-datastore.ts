@@ -89,7 +89,7 @@ export interface LayoutStatus {
   sync: number
   /** Highest epoch for which this node saw every member synced */
   syncAck: number
-  /** Slots this node copies for the newest epoch, in all */
+  /** Slots this node copies for the newest epoch, in all (kept, like the copy's counts, once the move is over) */
   slotsTotal: number
   /** Of those, the slots not copied yet */
   slotsToSync: number
@@ -537,6 +537,17 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       this.log.error('could not drop the records of the slots given away - %e', err)
     })
 
+    // hints a peer would refuse now: those of slots it no longer owns (all of them for a peer that left)
+    for (const peer of this.hints.held().keys()) {
+      this.hints.drop(peer, key => this.table.owners(keySlot(key)).some(o => o.toString() === peer)).then(dropped => {
+        if (dropped > 0) {
+          this.log('dropped %d hints for %s, of slots it no longer owns', dropped, peer)
+        }
+      }, err => {
+        this.log.error('could not drop the hints for %s - %e', peer, err)
+      })
+    }
+
     const pending = this.pending
     this.pending = undefined
 
@@ -609,7 +620,7 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
         ack: own.ack,
         sync: own.sync,
         syncAck: own.syncAck,
-        slotsTotal: this.layout.moving ? progress.slotsTotal : 0,
+        slotsTotal: progress.slotsTotal,
         slotsToSync: this.layout.moving ? progress.slotsToSync : 0,
         keysCopied: progress.keysCopied,
         bytesCopied: progress.bytesCopied,

@@ -131,6 +131,35 @@ export class Hints {
     return delivery
   }
 
+  /**
+   * Delete the hints held for `peer` whose key `keep` refuses (all of them
+   * without `keep`): a slot table transition ended and the peer no longer
+   * owns their slots, so it would refuse them. Returns how many went.
+   */
+  async drop (peer: PeerId | string, keep?: (key: Uint8Array) => boolean, options: AbortOptions = {}): Promise<number> {
+    const id = peer.toString()
+
+    if ((this.counts.get(id) ?? 0) === 0) {
+      return 0
+    }
+
+    return this.exclusive(id, async () => {
+      const deletes = this.init.child.batch()
+      let removed = 0
+
+      for await (const { key, value } of this.init.child.query({ prefix: `${HINTS_PREFIX}/${id}/` }, options)) {
+        if (keep == null || !keep(WireRecord.decode(value).key)) {
+          deletes.delete(key)
+          removed++
+        }
+      }
+
+      await deletes.commit(options)
+      this.counts.set(id, Math.max(0, (this.counts.get(id) ?? 0) - removed))
+      return removed
+    })
+  }
+
   private async handOver (peer: PeerId, options: AbortOptions): Promise<void> {
     const id = peer.toString()
     let batch: Array<{ key: Key, record: WireRecord }> = []

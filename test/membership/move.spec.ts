@@ -19,6 +19,7 @@ import { createLibp2p } from 'libp2p'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { afterEach, describe, expect, it } from 'vitest'
+import { StoreHealth, askHealth, serveHealth, unserveHealth } from '../../src/cli/health.js'
 import { ClusterDatastore, SlotTable, keySlot, signTable } from '../../src/index.js'
 import { RESERVED_NAMESPACE } from '../../src/owner/keys.js'
 import { checkHistory } from '../utils/history/checker.js'
@@ -306,9 +307,18 @@ describe('moving data between slot tables while clients read and write (R=3, quo
     await underLoad(recorder, [...clients, nodes[0]], async () => { await move(recorder, nodes, t2, clients[1], admin) })
 
     // the 4th node copied its share and answers for it
-    expect(nodes[3].store.status().layout.sync).toBe(2)
-    expect(nodes[3].store.status().layout.keysCopied).toBeGreaterThan(0)
+    const { layout } = nodes[3].store.status()
+    expect(layout).toMatchObject({ epochs: [2], readEpoch: 2, ack: 2, sync: 2, syncAck: 2, slotsToSync: 0, done: true })
+    expect(layout.slotsTotal).toBeGreaterThan(0)
+    expect(layout.keysCopied).toBeGreaterThan(0)
+    expect(layout.bytesCopied).toBeGreaterThan(0)
     expect((await held(nodes[3].local)).size).toBeGreaterThan(0)
+
+    // the command line's health protocol carries the same progress
+    await serveHealth(nodes[3].libp2p, new StoreHealth(nodes[3].local, undefined, () => {}), () => true, () => nodes[3].store.status())
+    cleanup.push(async () => { await unserveHealth(nodes[3].libp2p) })
+    const health = await askHealth(clients[0].libp2p, nodes[3].libp2p.peerId, {})
+    expect(health.layout).toEqual(layout)
     await checkPlacement(nodes, t2, clients[1].store)
   }, 120_000)
 

@@ -7,6 +7,7 @@ export interface Health {
   reason: string
   replicas: number
   peers: Health.Peer[]
+  layout?: Health.Layout
 }
 
 export namespace Health {
@@ -200,6 +201,321 @@ export namespace Health {
     }
   }
 
+  export interface Layout {
+    epochs: number[]
+    readEpoch: number
+    ack: number
+    sync: number
+    syncAck: number
+    slotsTotal: number
+    slotsToSync: number
+    keysCopied: number
+    bytesCopied: number
+    done: boolean
+  }
+
+  export namespace Layout {
+    let _codec: Codec<Layout>
+
+    export const codec = (): Codec<Layout> => {
+      if (_codec == null) {
+        _codec = message<Layout>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          if (obj.epochs != null && obj.epochs.length > 0) {
+            for (const value of obj.epochs) {
+              w.uint32(8)
+              w.uint64Number(value)
+            }
+          }
+
+          if ((obj.readEpoch != null && obj.readEpoch !== 0)) {
+            w.uint32(16)
+            w.uint64Number(obj.readEpoch)
+          }
+
+          if ((obj.ack != null && obj.ack !== 0)) {
+            w.uint32(24)
+            w.uint64Number(obj.ack)
+          }
+
+          if ((obj.sync != null && obj.sync !== 0)) {
+            w.uint32(32)
+            w.uint64Number(obj.sync)
+          }
+
+          if ((obj.syncAck != null && obj.syncAck !== 0)) {
+            w.uint32(40)
+            w.uint64Number(obj.syncAck)
+          }
+
+          if ((obj.slotsTotal != null && obj.slotsTotal !== 0)) {
+            w.uint32(48)
+            w.uint32(obj.slotsTotal)
+          }
+
+          if ((obj.slotsToSync != null && obj.slotsToSync !== 0)) {
+            w.uint32(56)
+            w.uint32(obj.slotsToSync)
+          }
+
+          if ((obj.keysCopied != null && obj.keysCopied !== 0)) {
+            w.uint32(64)
+            w.uint64Number(obj.keysCopied)
+          }
+
+          if ((obj.bytesCopied != null && obj.bytesCopied !== 0)) {
+            w.uint32(72)
+            w.uint64Number(obj.bytesCopied)
+          }
+
+          if ((obj.done != null && obj.done !== false)) {
+            w.uint32(80)
+            w.bool(obj.done)
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {
+            epochs: [],
+            readEpoch: 0,
+            ack: 0,
+            sync: 0,
+            syncAck: 0,
+            slotsTotal: 0,
+            slotsToSync: 0,
+            keysCopied: 0,
+            bytesCopied: 0,
+            done: false
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                if (opts.limits?.epochs != null && obj.epochs.length === opts.limits.epochs) {
+                  throw new MaxLengthError('Decode error - repeated field "epochs" had too many elements')
+                }
+
+                obj.epochs.push(reader.uint64Number())
+                break
+              }
+              case 2: {
+                obj.readEpoch = reader.uint64Number()
+                break
+              }
+              case 3: {
+                obj.ack = reader.uint64Number()
+                break
+              }
+              case 4: {
+                obj.sync = reader.uint64Number()
+                break
+              }
+              case 5: {
+                obj.syncAck = reader.uint64Number()
+                break
+              }
+              case 6: {
+                obj.slotsTotal = reader.uint32()
+                break
+              }
+              case 7: {
+                obj.slotsToSync = reader.uint32()
+                break
+              }
+              case 8: {
+                obj.keysCopied = reader.uint64Number()
+                break
+              }
+              case 9: {
+                obj.bytesCopied = reader.uint64Number()
+                break
+              }
+              case 10: {
+                obj.done = reader.bool()
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const obj = {
+            epochs: 0
+          }
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                if (opts.limits?.epochs != null && obj.epochs === opts.limits.epochs) {
+                  throw new MaxLengthError('Streaming decode error - repeated field "epochs" had too many elements')
+                }
+
+                yield {
+                  field: `${prefix}.epochs[]`,
+                  index: obj.epochs,
+                  value: reader.uint64Number()
+                }
+
+                obj.epochs++
+
+                break
+              }
+              case 2: {
+                yield {
+                  field: `${prefix}.readEpoch`,
+                  value: reader.uint64Number()
+                }
+                break
+              }
+              case 3: {
+                yield {
+                  field: `${prefix}.ack`,
+                  value: reader.uint64Number()
+                }
+                break
+              }
+              case 4: {
+                yield {
+                  field: `${prefix}.sync`,
+                  value: reader.uint64Number()
+                }
+                break
+              }
+              case 5: {
+                yield {
+                  field: `${prefix}.syncAck`,
+                  value: reader.uint64Number()
+                }
+                break
+              }
+              case 6: {
+                yield {
+                  field: `${prefix}.slotsTotal`,
+                  value: reader.uint32()
+                }
+                break
+              }
+              case 7: {
+                yield {
+                  field: `${prefix}.slotsToSync`,
+                  value: reader.uint32()
+                }
+                break
+              }
+              case 8: {
+                yield {
+                  field: `${prefix}.keysCopied`,
+                  value: reader.uint64Number()
+                }
+                break
+              }
+              case 9: {
+                yield {
+                  field: `${prefix}.bytesCopied`,
+                  value: reader.uint64Number()
+                }
+                break
+              }
+              case 10: {
+                yield {
+                  field: `${prefix}.done`,
+                  value: reader.bool()
+                }
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+
+    export interface LayoutEpochsFieldEvent {
+      field: '$.epochs[]'
+      index: number
+      value: number
+    }
+
+    export interface LayoutReadEpochFieldEvent {
+      field: '$.readEpoch'
+      value: number
+    }
+
+    export interface LayoutAckFieldEvent {
+      field: '$.ack'
+      value: number
+    }
+
+    export interface LayoutSyncFieldEvent {
+      field: '$.sync'
+      value: number
+    }
+
+    export interface LayoutSyncAckFieldEvent {
+      field: '$.syncAck'
+      value: number
+    }
+
+    export interface LayoutSlotsTotalFieldEvent {
+      field: '$.slotsTotal'
+      value: number
+    }
+
+    export interface LayoutSlotsToSyncFieldEvent {
+      field: '$.slotsToSync'
+      value: number
+    }
+
+    export interface LayoutKeysCopiedFieldEvent {
+      field: '$.keysCopied'
+      value: number
+    }
+
+    export interface LayoutBytesCopiedFieldEvent {
+      field: '$.bytesCopied'
+      value: number
+    }
+
+    export interface LayoutDoneFieldEvent {
+      field: '$.done'
+      value: boolean
+    }
+
+    export function encode (obj: Partial<Layout>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, Layout.codec())
+    }
+
+    export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Layout>): Layout {
+      return decodeMessage(buf, Layout.codec(), opts)
+    }
+
+    export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Layout>): Generator<LayoutEpochsFieldEvent | LayoutReadEpochFieldEvent | LayoutAckFieldEvent | LayoutSyncFieldEvent | LayoutSyncAckFieldEvent | LayoutSlotsTotalFieldEvent | LayoutSlotsToSyncFieldEvent | LayoutKeysCopiedFieldEvent | LayoutBytesCopiedFieldEvent | LayoutDoneFieldEvent> {
+      return streamMessage(buf, Layout.codec(), opts)
+    }
+  }
+
   let _codec: Codec<Health>
 
   export const codec = (): Codec<Health> => {
@@ -229,6 +545,11 @@ export namespace Health {
             w.uint32(34)
             Health.Peer.codec().encode(value, w)
           }
+        }
+
+        if (obj.layout != null) {
+          w.uint32(42)
+          Health.Layout.codec().encode(obj.layout, w)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -268,6 +589,12 @@ export namespace Health {
               obj.peers.push(Health.Peer.codec().decode(reader, reader.uint32(), {
                 limits: opts.limits?.peers$
               }))
+              break
+            }
+            case 5: {
+              obj.layout = Health.Layout.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.layout
+              })
               break
             }
             default: {
@@ -328,6 +655,13 @@ export namespace Health {
 
               break
             }
+            case 5: {
+              yield * Health.Layout.codec().stream(reader, reader.uint32(), `${prefix}.layout`, {
+                limits: opts.limits?.layout
+              })
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -379,6 +713,57 @@ export namespace Health {
     index: number
   }
 
+  export interface HealthLayoutEpochsFieldEvent {
+    field: '$.layout.epochs[]'
+    index: number
+    value: number
+  }
+
+  export interface HealthLayoutReadEpochFieldEvent {
+    field: '$.layout.readEpoch'
+    value: number
+  }
+
+  export interface HealthLayoutAckFieldEvent {
+    field: '$.layout.ack'
+    value: number
+  }
+
+  export interface HealthLayoutSyncFieldEvent {
+    field: '$.layout.sync'
+    value: number
+  }
+
+  export interface HealthLayoutSyncAckFieldEvent {
+    field: '$.layout.syncAck'
+    value: number
+  }
+
+  export interface HealthLayoutSlotsTotalFieldEvent {
+    field: '$.layout.slotsTotal'
+    value: number
+  }
+
+  export interface HealthLayoutSlotsToSyncFieldEvent {
+    field: '$.layout.slotsToSync'
+    value: number
+  }
+
+  export interface HealthLayoutKeysCopiedFieldEvent {
+    field: '$.layout.keysCopied'
+    value: number
+  }
+
+  export interface HealthLayoutBytesCopiedFieldEvent {
+    field: '$.layout.bytesCopied'
+    value: number
+  }
+
+  export interface HealthLayoutDoneFieldEvent {
+    field: '$.layout.done'
+    value: boolean
+  }
+
   export function encode (obj: Partial<Health>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Health.codec())
   }
@@ -387,7 +772,7 @@ export namespace Health {
     return decodeMessage(buf, Health.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Health>): Generator<HealthStateFieldEvent | HealthReasonFieldEvent | HealthReplicasFieldEvent | HealthPeersPeerIdFieldEvent | HealthPeersStateFieldEvent | HealthPeersHintsFieldEvent | HealthPeersLagFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Health>): Generator<HealthStateFieldEvent | HealthReasonFieldEvent | HealthReplicasFieldEvent | HealthPeersPeerIdFieldEvent | HealthPeersStateFieldEvent | HealthPeersHintsFieldEvent | HealthPeersLagFieldEvent | HealthLayoutEpochsFieldEvent | HealthLayoutReadEpochFieldEvent | HealthLayoutAckFieldEvent | HealthLayoutSyncFieldEvent | HealthLayoutSyncAckFieldEvent | HealthLayoutSlotsTotalFieldEvent | HealthLayoutSlotsToSyncFieldEvent | HealthLayoutKeysCopiedFieldEvent | HealthLayoutBytesCopiedFieldEvent | HealthLayoutDoneFieldEvent> {
     return streamMessage(buf, Health.codec(), opts)
   }
 }
