@@ -398,6 +398,48 @@ describe('moving data between slot tables while clients read and write (R=3, quo
     await checkPlacement(nodes, t2, clients[1].store)
   }, 120_000)
 
+  it('without an admin key, a node restarted from its configured table resumes the move it persisted', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'move-'))
+    cleanup.push(async () => { await rm(dir, { recursive: true, force: true }) })
+    const libp2p = await Promise.all(Array.from({ length: 4 }, async () => createNode()))
+    const stores = libp2p.map((_, i) => new LevelDatastore(join(dir, `node${i}`)))
+    await Promise.all(stores.map(async s => s.open()))
+    cleanup.push(async () => { await Promise.all(stores.map(async s => s.close())) })
+    const t1 = even(1, libp2p.slice(0, 3), 3, [])
+    const t2 = even(2, libp2p, 3, [])
+    const make = (i: number, table: SlotTable): Node => {
+      const node = { name: `node${i}`, libp2p: libp2p[i], local: stores[i], store: new ClusterDatastore(libp2p[i], stores[i], table, OPTIONS) }
+      cleanup.push(async () => {
+        await node.store.stop()
+        await node.libp2p.stop()
+      })
+      return node
+    }
+    const nodes = libp2p.map((_, i) => make(i, t1))
+    await Promise.all(nodes.map(async n => n.store.start()))
+
+    for (let i = 0; i < PRELOADED; i++) {
+      await nodes[0].store.put(new Key(`/pre/k${i}`), enc(`v${i}`))
+    }
+
+    for (const node of nodes) {
+      node.store.updateSlotTable(t2)
+    }
+
+    await nodes[1].store.stop()
+    // its configuration still says epoch 1: the store says a move to epoch 2 is under way
+    nodes[1].store = new ClusterDatastore(libp2p[1], stores[1], t1, OPTIONS)
+    await nodes[1].store.start()
+    expect(nodes[1].store.status().layout.epochs).toEqual([1, 2])
+    expect(nodes[1].store.slots.epoch).toBe(2)
+
+    await waitFor('every member to finish the move to epoch 2', () => nodes.every(n => {
+      const { layout } = n.store.status()
+      return layout.done && layout.epochs[0] === 2
+    }))
+    await checkPlacement(nodes, t2, nodes[0].store)
+  }, 120_000)
+
   it('refuses a table that moves a single-owner slot to another node, and keeps serving', async () => {
     const { nodes, libp2p, clientIds, admin } = await setup(3, (all, c) => even(1, all.slice(0, 2), 1, c))
     await nodes[0].store.put(new Key('/single'), enc('one'))
