@@ -60,6 +60,16 @@ export interface CoordinatorInit {
   maxMessageSize: number
 }
 
+/** A single write (put or delete) waiting to share requests with others */
+interface QueuedWrite {
+  key: Key
+  value?: Uint8Array
+  resolve(): void
+  reject(err: Error): void
+  /** Set once settled: an abort may settle it first */
+  done: boolean
+}
+
 /** The outcome of writing records to the owners of one slot range */
 interface Replicated {
   /** Per record: acknowledged by W owners */
@@ -84,11 +94,18 @@ export class Coordinator {
   private readonly selfBytes: Uint8Array
   /** Writes in flight, by the epoch of the table they were routed with */
   private readonly writing: Map<number, number>
+  /** Single writes (`write`) in flight, sent or waiting to be */
+  private singles: number
+  /** Per consistency, the single writes waiting for the next turn of the event loop */
+  private readonly waiting: Map<Consistency, QueuedWrite[]>
+  private flushing?: ReturnType<typeof setImmediate>
 
   constructor (init: CoordinatorInit) {
     this.init = init
     this.selfBytes = init.self.toMultihash().bytes
     this.writing = new Map()
+    this.singles = 0
+    this.waiting = new Map()
   }
 
   /**
@@ -110,12 +127,36 @@ export class Coordinator {
     return consistencyOf(options?.consistency, this.init.consistency)
   }
 
-  /** Store `value` under `key` (a tombstone when undefined) on W owners */
+  /**
+   * Store `value` under `key` (a tombstone when undefined) on W owners.
+   *
+   * Alone, a write is sent at once. While other single writes are in flight
+   * it waits for the end of the event loop's turn, and the writes gathered
+   * by then share one REPLICA_WRITE per owner and slot range, each record
+   * with its own version, taken in the order the writes were made (so a
+   * later write of a key still wins) and each acknowledged on its own: under
+   * many writes in flight, owners and caller handle a request for several
+   * records instead of one per record. Aborting `options.signal` rejects the
+   * write; one already sent may still be applied, as for any write.
+   */
   async write (key: Key, value: Uint8Array | undefined, options: ConsistencyOptions = {}): Promise<void> {
-    const failed = await this.writeMany(value == null ? [] : [{ key, value }], value == null ? [key] : [], options)
+    options.signal?.throwIfAborted()
+    this.singles++
 
-    if (failed.length > 0) {
-      throw failed[0].error
+    try {
+      if (this.singles === 1) {
+        const failed = await this.writeOps([{ key, value }], options)
+
+        if (failed.length > 0) {
+          throw failed[0].error
+        }
+
+        return
+      }
+
+      await this.queue(key, value, options)
+    } finally {
+      this.singles--
     }
   }
 
@@ -125,11 +166,91 @@ export class Coordinator {
    * the keys whose write was not acknowledged, each with its error.
    */
   async writeMany (puts: Pair[], deletes: Key[], options: ConsistencyOptions = {}): Promise<Array<{ key: Key, error: Error }>> {
+    // puts, then deletes: the order a single store's batch applies them in
+    return this.writeOps([...puts, ...deletes.map(key => ({ key }))], options)
+  }
+
+  /** Wait for the next turn of the event loop, and be written with the writes gathered by then */
+  private async queue (key: Key, value: Uint8Array | undefined, options: ConsistencyOptions): Promise<void> {
+    const level = this.level(options)
+
+    await new Promise<void>((resolve, reject) => {
+      const signal = options.signal
+      const onAbort = (): void => { op.reject(signal?.reason) }
+      const op: QueuedWrite = {
+        key,
+        value,
+        done: false,
+        resolve: () => {
+          if (!op.done) {
+            op.done = true
+            signal?.removeEventListener('abort', onAbort)
+            resolve()
+          }
+        },
+        reject: (err) => {
+          if (!op.done) {
+            op.done = true
+            signal?.removeEventListener('abort', onAbort)
+            reject(err)
+          }
+        }
+      }
+
+      signal?.addEventListener('abort', onAbort, { once: true })
+      const ops = this.waiting.get(level)
+
+      if (ops == null) {
+        this.waiting.set(level, [op])
+      } else {
+        ops.push(op)
+      }
+
+      this.flushing ??= setImmediate(() => { this.flush() })
+    })
+  }
+
+  /** Send the writes gathered, one batch per consistency level */
+  private flush (): void {
+    this.flushing = undefined
+    const batches = [...this.waiting]
+    this.waiting.clear()
+
+    for (const [level, queued] of batches) {
+      // an aborted write is not sent
+      const ops = queued.filter(op => !op.done)
+
+      this.writeOps(ops, { consistency: level }).then(failed => {
+        const errors = new Map(failed.map(f => [f.key.toString(), f.error]))
+
+        for (const op of ops) {
+          const err = errors.get(op.key.toString())
+
+          if (err == null) {
+            op.resolve()
+          } else {
+            op.reject(err)
+          }
+        }
+      }, (err: Error) => {
+        for (const op of ops) {
+          op.reject(err)
+        }
+      })
+    }
+  }
+
+  /**
+   * Writes (a tombstone where there is no value) on W owners each; the last
+   * write of a key in `ops` is the one made. Returns the keys whose write was
+   * not acknowledged, each with its error.
+   */
+  private async writeOps (ops: Array<{ key: Key, value?: Uint8Array }>, options: ConsistencyOptions): Promise<Array<{ key: Key, error: Error }>> {
     const epoch = this.ownership().table.epoch
     this.writing.set(epoch, (this.writing.get(epoch) ?? 0) + 1)
 
     try {
-      return await this.writeAttempt(puts, deletes, options, 0)
+      return await this.writeAttempt(ops, options, 0)
     } finally {
       const left = (this.writing.get(epoch) ?? 1) - 1
 
@@ -141,19 +262,15 @@ export class Coordinator {
     }
   }
 
-  private async writeAttempt (puts: Pair[], deletes: Key[], options: ConsistencyOptions, attempt: number): Promise<Array<{ key: Key, error: Error }>> {
+  private async writeAttempt (ops: Array<{ key: Key, value?: Uint8Array }>, options: ConsistencyOptions, attempt: number): Promise<Array<{ key: Key, error: Error }>> {
     const level = this.level(options)
     const ownership = this.ownership()
     const epoch = ownership.table.epoch
-    // later operations on a key win, as in a single store's batch (puts, then deletes)
+    // later operations on a key win
     const last = new Map<string, { key: Key, value?: Uint8Array }>()
 
-    for (const { key, value } of puts) {
-      last.set(key.toString(), { key, value })
-    }
-
-    for (const key of deletes) {
-      last.set(key.toString(), { key })
+    for (const op of ops) {
+      last.set(op.key.toString(), op)
     }
 
     const groups = groupBySets(this.init.router, [...last.values()], op => op.key)
@@ -208,9 +325,7 @@ export class Coordinator {
         return [...failed, ...retry.map(op => ({ key: op.key, error: err }))]
       }
 
-      const puts = retry.filter(op => op.value != null) as Pair[]
-      const dels = retry.filter(op => op.value == null).map(op => op.key)
-      return [...failed, ...await this.writeAttempt(puts, dels, options, attempt + 1)]
+      return [...failed, ...await this.writeAttempt(retry, options, attempt + 1)]
     }
 
     return failed

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, hash } from 'node:crypto'
 
 /**
  * What the child store of a replicated slot holds under a user's key: a
@@ -187,6 +187,20 @@ export function recordTerm (key: Uint8Array, record: StoredRecord): bigint {
  * damaged on one owner (same version, other bytes) shows as a difference.
  */
 export function recordDigest (key: Uint8Array, record: { version: Uint8Array, tombstone: boolean, value?: Uint8Array }): bigint {
+  const value = record.tombstone ? EMPTY : record.value ?? EMPTY
+  const size = 6 + key.byteLength + record.version.byteLength + value.byteLength
+
+  if (size <= ONE_SHOT.byteLength) {
+    // small records (most): the input gathered in one buffer and hashed in one call, half the cost of a Hash object
+    ONE_SHOT.writeUInt32BE(key.byteLength, 0)
+    ONE_SHOT[4] = record.version.byteLength
+    ONE_SHOT[5] = record.tombstone ? TOMBSTONE : 0
+    ONE_SHOT.set(key, 6)
+    ONE_SHOT.set(record.version, 6 + key.byteLength)
+    ONE_SHOT.set(value, 6 + key.byteLength + record.version.byteLength)
+    return hash('sha256', ONE_SHOT.subarray(0, size), 'buffer').readBigUInt64BE(0)
+  }
+
   const lengths = new Uint8Array(6)
   new DataView(lengths.buffer).setUint32(0, key.byteLength)
   lengths[4] = record.version.byteLength
@@ -196,7 +210,10 @@ export function recordDigest (key: Uint8Array, record: { version: Uint8Array, to
     .update(lengths)
     .update(key)
     .update(record.version)
-    .update(record.tombstone ? EMPTY : record.value ?? EMPTY)
+    .update(value)
     .digest()
     .readBigUInt64BE(0)
 }
+
+/** Where `recordDigest` gathers a small record's input (used synchronously, never shared across a call) */
+const ONE_SHOT = Buffer.allocUnsafe(16 * 1024)

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { describe, it, expect } from 'vitest'
@@ -171,5 +172,21 @@ describe('recordDigest', () => {
     expect(recordDigest(enc.encode('/a'), { version: v1, tombstone: true })).not.toBe(recordDigest(enc.encode('/a'), { version: v1, tombstone: false }))
     // lengths keep key and version apart: the same bytes split differently differ
     expect(recordDigest(enc.encode('/ab'), { version: new Uint8Array([1]), tombstone: false })).not.toBe(recordDigest(enc.encode('/a'), { version: enc.encode('b\u0001'), tombstone: false }))
+  })
+
+  it('is the first 8 bytes of the sha256 of the lengths, key, version and value, for small and large values alike', () => {
+    const key = new TextEncoder().encode('/k')
+    const version = makeVersion(7n, new Uint8Array([9, 9]))
+
+    // small values are hashed in one call from a shared buffer, large ones streamed: one definition, as records already stored have it
+    for (const size of [0, 1, 300, 16 * 1024, 64 * 1024]) {
+      const value = Uint8Array.from({ length: size }, (_, i) => (i * 7) & 0xff)
+      const lengths = Uint8Array.of(0, 0, 0, key.byteLength, version.byteLength, 0)
+      const expected = createHash('sha256').update(lengths).update(key).update(version).update(value).digest().readBigUInt64BE(0)
+      expect(recordDigest(key, { version, tombstone: false, value })).toBe(expected)
+    }
+
+    // and as stored: a record written before with the same rule is intact
+    expect(recordDigest(key, { version, tombstone: true })).toBe(createHash('sha256').update(Uint8Array.of(0, 0, 0, 2, 10, 1)).update(key).update(version).digest().readBigUInt64BE(0))
   })
 })

@@ -65,6 +65,51 @@ describe('coordinator: N=3, single-key operations', () => {
     expect(dec.decode(await cluster.clients[0].store.get(key))).to.equal('one')
   })
 
+  it('single writes made while others are in flight take effect in the order they were made, each acknowledged', async () => {
+    const store = cluster.clients[0].store
+    const keys = Array.from({ length: 20 }, (_, i) => new Key(`/order/${i}`))
+    const last = new Map<string, string | undefined>()
+    const writes: Array<Promise<unknown>> = []
+
+    // 400 writes in flight at once: puts and deletes of the same keys interleaved
+    for (let i = 0; i < 400; i++) {
+      const key = keys[(i * 7) % keys.length]
+
+      if (i % 3 === 2) {
+        writes.push(store.delete(key))
+        last.set(key.toString(), undefined)
+      } else {
+        writes.push(store.put(key, enc.encode(`v${i}`)))
+        last.set(key.toString(), `v${i}`)
+      }
+    }
+
+    await Promise.all(writes)
+
+    // the newest record among all owners is the last write made
+    for (const key of keys) {
+      const expected = last.get(key.toString())
+
+      if (expected == null) {
+        expect((await rejection(store.get(key, { consistency: 'all' }))).name).to.equal('NotFoundError')
+      } else {
+        expect(dec.decode(await store.get(key, { consistency: 'all' }))).to.equal(expected)
+      }
+    }
+  })
+
+  it('a single write aborted while it waits for others is rejected with the abort reason', async () => {
+    const store = cluster.clients[0].store
+    const first = store.put(new Key('/abort/0'), enc.encode('a'))
+    const controller = new AbortController()
+    const queued = store.put(new Key('/abort/1'), enc.encode('b'), { signal: controller.signal })
+    controller.abort(new Error('given up'))
+
+    expect((await rejection(queued)).message).to.equal('given up')
+    await first
+    expect(dec.decode(await store.get(new Key('/abort/0')))).to.equal('a')
+  })
+
   it('a delete leaves a tombstone on the owners and reads as missing', async () => {
     const key = new Key('/rep/b')
     await cluster.clients[0].store.put(key, enc.encode('x'), { consistency: 'all' })
