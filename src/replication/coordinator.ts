@@ -1018,6 +1018,11 @@ export class Coordinator {
  * table in force
  */
 function groupBySets<T> (router: Router, items: T[], keyOf: (item: T) => Key): Array<{ sets: Array<readonly PeerId[]>, items: T[] }> {
+  if (!router.moving()) {
+    // one table in force: one owner set per range
+    return [...groupByRange(router.ownership(), items, keyOf).values()].map(({ owners, items }) => ({ sets: [owners], items }))
+  }
+
   // a range's owner list is one array object: one group per pair of ranges, no peer ID compared per key
   const groups = new Map<readonly PeerId[], Map<readonly PeerId[] | undefined, { sets: Array<readonly PeerId[]>, items: T[] }>>()
   const out: Array<{ sets: Array<readonly PeerId[]>, items: T[] }> = []

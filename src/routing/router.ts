@@ -108,6 +108,11 @@ export class Router {
     return this.components.layout?.().writeSets(slot) ?? [this.components.ownership().table.owners(slot)]
   }
 
+  /** Two tables are in force (a transition): writes of the slots it changes go to both owner sets */
+  moving (): boolean {
+    return this.components.layout?.().moving ?? false
+  }
+
   /** The ownership reads go by: during a transition the old table's until every member reports the move synced */
   readOwnership (): Ownership {
     return this.components.layout?.().readOwnership() ?? this.components.ownership()
