@@ -59,10 +59,16 @@ export class TableKeeper {
   private catchingUp?: Promise<void>
   /** The highest epoch each peer claimed and failed to deliver: not asked again for it */
   private readonly failedClaims: Map<string, number>
+  /**
+   * The newest epoch verified so far, adopted or not (a node in the middle of
+   * a move keeps a newer table for later): no peer is asked for it again
+   */
+  private verified: number
 
   constructor (init: TableKeeperInit) {
     this.init = init
     this.failedClaims = new Map()
+    this.verified = 0
   }
 
   /** The node has an admin key: it adopts signed tables from the network */
@@ -147,8 +153,12 @@ export class TableKeeper {
   async receive (bytes: Uint8Array | undefined, from: string, options?: AbortOptions): Promise<Verdict> {
     const verdict = await this.judge(bytes, from, options)
 
-    if (verdict.kind === 'newer' && this.init.adopt(verdict.signed)) {
-      this.init.log('adopted slot table epoch %d (hash %s) from %s', verdict.signed.table.epoch, verdict.signed.hash, from)
+    if (verdict.kind === 'newer') {
+      this.verified = Math.max(this.verified, verdict.signed.table.epoch)
+
+      if (this.init.adopt(verdict.signed)) {
+        this.init.log('adopted slot table epoch %d (hash %s) from %s', verdict.signed.table.epoch, verdict.signed.hash, from)
+      }
     }
 
     return verdict
@@ -185,12 +195,13 @@ export class TableKeeper {
   }
 
   /**
-   * An answer from `peer` carried table `epoch`: when it is newer than ours,
-   * catch up from that peer in the background (one catch-up at a time; a
-   * peer that failed to show a table for an epoch is not asked for it again)
+   * A request or answer from `peer` carried table `epoch`: when it is newer
+   * than ours (and than any verified already), catch up from that peer in the
+   * background (one catch-up at a time; a peer that failed to show a table
+   * for an epoch is not asked for it again)
    */
   observe (peer: PeerId, epoch: number): void {
-    if (this.init.adminKey == null || this.catchingUp != null || epoch <= this.init.current().table.epoch) {
+    if (this.init.adminKey == null || this.catchingUp != null || epoch <= this.init.current().table.epoch || epoch <= this.verified) {
       return
     }
 

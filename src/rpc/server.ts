@@ -412,6 +412,11 @@ class InboundSession {
       throw new RequestError(Response.Status.UNAUTHORIZED, `peer ${this.remoteString} is a read-only client and may not ${req.type}`)
     }
 
+    // a caller on a newer table than ours: catch up from it (it holds the signed table)
+    if (req.type !== Request.Type.TABLE) {
+      this.init.tables.observe(this.remote, req.epoch)
+    }
+
     const handler = HANDLERS[req.type]
 
     if (handler == null) {
