@@ -2,14 +2,16 @@
  * signTable / openSignedTable: a libp2p signed envelope with this protocol's
  * own domain and payload type, opened only with the admin key
  */
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { RecordEnvelope } from '@libp2p/peer-record'
+import { MemoryDatastore } from 'datastore-core'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { SLOT_TABLE_CODEC, SLOT_TABLE_DOMAIN, SlotTable, openSignedTable, signTable } from '../../src/index.js'
+import { ClusterDatastore, SLOT_TABLE_CODEC, SLOT_TABLE_DOMAIN, SlotTable, openSignedTable, signTable } from '../../src/index.js'
 import { tableHash } from '../../src/membership/signed-table.js'
 import { SlotTable as SlotTableMessage } from '../../src/pb/message.js'
 import { tableToMessage } from '../../src/rpc/table.js'
+import { createNode } from '../utils/cluster.js'
 import type { PrivateKey } from '@libp2p/interface'
 
 describe('signed slot tables', () => {
@@ -112,5 +114,29 @@ describe('slot table clients', () => {
     expect(withClient.equals(plain)).toBe(false)
     expect(withClient.equals(readOnly)).toBe(false)
     expect(withClient.withEpoch(3).clients).toEqual(withClient.clients)
+  })
+})
+
+describe('ClusterDatastore options: adminKey', () => {
+  it('takes the key or its base64 protobuf form, refuses garbage, clients next to it, and a table signed by another key', async () => {
+    const libp2p = await createNode()
+
+    try {
+      const admin = await generateKeyPair('Ed25519')
+      const other = await generateKeyPair('Ed25519')
+      const table = SlotTable.even([{ id: libp2p.peerId }], { epoch: 1 })
+      const signed = await signTable(table, admin)
+      const base64 = Buffer.from(publicKeyToProtobuf(admin.publicKey)).toString('base64')
+
+      expect(new ClusterDatastore(libp2p, new MemoryDatastore(), signed, { adminKey: base64 }).signedSlots).toBe(signed)
+      expect(() => new ClusterDatastore(libp2p, new MemoryDatastore(), table, { adminKey: 'not a key!' })).toThrow(/options.adminKey is not a base64 protobuf public key/)
+      expect(() => new ClusterDatastore(libp2p, new MemoryDatastore(), table, { adminKey: 42 as any })).toThrow(/options.adminKey must be a libp2p PublicKey/)
+      expect(() => new ClusterDatastore(libp2p, new MemoryDatastore(), signed, { adminKey: admin.publicKey, clients: [] })).toThrow(/the allowed clients belong in the signed slot table/)
+      expect(() => new ClusterDatastore(libp2p, new MemoryDatastore(), signed, { adminKey: other.publicKey })).toThrow(/not by the admin key/)
+      // an unsigned table is local configuration: trusted, but there is nothing to hand to peers
+      expect(new ClusterDatastore(libp2p, new MemoryDatastore(), table, { adminKey: admin.publicKey }).signedSlots).toBeUndefined()
+    } finally {
+      await libp2p.stop()
+    }
   })
 })
