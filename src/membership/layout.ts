@@ -40,6 +40,8 @@ export class Layout {
   readonly own: Trackers
   private readonly self: PeerId
   private readonly known: Map<string, Trackers>
+  /** Peer ID bytes of each peer in `known` */
+  private readonly peers: Map<string, Uint8Array<ArrayBuffer>>
   /** Per slot, 1 when its owner sets differ between the two tables (computed per transition) */
   private changed?: Uint8Array
 
@@ -47,6 +49,7 @@ export class Layout {
     this.current = current
     this.self = self
     this.known = new Map()
+    this.peers = new Map()
     this.own = { ack: current.table.epoch, sync: current.table.epoch, syncAck: current.table.epoch }
   }
 
@@ -198,6 +201,11 @@ export class Layout {
         continue
       }
 
+      if (!this.peers.has(id)) {
+        // a copy: the message's bytes are a view of the whole frame
+        this.peers.set(id, Uint8Array.from(tracker.peer))
+      }
+
       if (id === this.self.toString()) {
         continue
       }
@@ -210,15 +218,20 @@ export class Layout {
     }
   }
 
-  /** This node's trackers, then those it knows of the members of the tables in force, for a message */
+  /**
+   * This node's trackers, then every member's it learnt, for a message. Not
+   * only the members of the tables in force: a node that retired a table
+   * still tells a caller in that transition how far its members are, so the
+   * caller can retire it too.
+   */
   message (): Tracker[] {
     const out: Tracker[] = [{ peer: this.self.toMultihash().bytes, ...this.own }]
 
-    for (const peer of this.members()) {
-      const known = this.known.get(peer.toString())
+    for (const [id, known] of this.known) {
+      const peer = this.peers.get(id)
 
-      if (known != null) {
-        out.push({ peer: peer.toMultihash().bytes, ...known })
+      if (peer != null) {
+        out.push({ peer, ...known })
       }
     }
 
