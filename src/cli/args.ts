@@ -25,13 +25,15 @@ export interface OptionSpec {
   arg?: string
   /** One line of help */
   help: string
+  /** May be given more than once: the value is then an array of every one given */
+  multiple?: boolean
 }
 
 /**
  * Parsed options and positional arguments
  */
 export interface Args {
-  values: Record<string, string | boolean | undefined>
+  values: Record<string, string | string[] | boolean | undefined>
   positionals: string[]
 }
 
@@ -69,7 +71,7 @@ export function parseCommandArgs (command: Command, argv: string[]): Args {
   try {
     parsed = parseArgs({
       args: argv,
-      options: Object.fromEntries(Object.entries(options).map(([name, spec]) => [name, spec.short != null ? { type: spec.type, short: spec.short } : { type: spec.type }])),
+      options: Object.fromEntries(Object.entries(options).map(([name, spec]) => [name, { type: spec.type, ...(spec.short != null ? { short: spec.short } : {}), ...(spec.multiple === true ? { multiple: true } : {}) }])),
       allowPositionals: true,
       strict: true
     })
@@ -131,6 +133,14 @@ export function commandHelp (command: Command): string {
 export function stringOption (args: Args, name: string): string | undefined {
   const value = args.values[name]
   return typeof value === 'string' ? value : undefined
+}
+
+/**
+ * Every value of an option that may be given more than once
+ */
+export function stringsOption (args: Args, name: string): string[] {
+  const value = args.values[name]
+  return Array.isArray(value) ? value : typeof value === 'string' ? [value] : []
 }
 
 /**

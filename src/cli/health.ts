@@ -12,7 +12,8 @@
  * takes writes again, without a restart.
  */
 
-import { statfs } from 'node:fs/promises'
+import { readdir, stat, statfs } from 'node:fs/promises'
+import { join } from 'node:path'
 import { pbStream } from '@libp2p/utils'
 import { Key } from 'interface-datastore'
 import { RESERVED_NAMESPACE } from '../owner/keys.js'
@@ -83,6 +84,14 @@ export class StoreHealth {
     clearInterval(this.timer)
   }
 
+  /**
+   * Bytes the store's files take, 0 for a memory store or when the directory
+   * cannot be read: what the table change commands estimate moves from
+   */
+  async storedBytes (): Promise<number> {
+    return this.dir == null ? 0 : directorySize(this.dir)
+  }
+
   private async probe (): Promise<Health> {
     if (this.dir != null) {
       try {
@@ -90,7 +99,7 @@ export class StoreHealth {
         const free = fs.bavail * fs.bsize
 
         if (free < MIN_FREE_BYTES) {
-          return { state: Health.State.DEGRADED, reason: `the store's disk is full: ${free} bytes free at ${this.dir} (less than ${MIN_FREE_BYTES}); free some space, the node recovers by itself`, replicas: 1, peers: [] }
+          return { state: Health.State.DEGRADED, reason: `the store's disk is full: ${free} bytes free at ${this.dir} (less than ${MIN_FREE_BYTES}); free some space, the node recovers by itself`, replicas: 1, peers: [], epoch: 0, storedBytes: 0 }
         }
       } catch {
         // a filesystem that cannot be measured is judged by the write alone
@@ -101,10 +110,10 @@ export class StoreHealth {
       await this.store.put(PROBE_KEY, PROBE_VALUE)
       await this.store.delete(PROBE_KEY)
     } catch (err) {
-      return { state: Health.State.DEGRADED, reason: `the store refuses writes: ${messageOf(err)}`, replicas: 1, peers: [] }
+      return { state: Health.State.DEGRADED, reason: `the store refuses writes: ${messageOf(err)}`, replicas: 1, peers: [], epoch: 0, storedBytes: 0 }
     }
 
-    return { state: Health.State.UP, reason: '', replicas: 1, peers: [] }
+    return { state: Health.State.UP, reason: '', replicas: 1, peers: [], epoch: 0, storedBytes: 0 }
   }
 }
 
@@ -123,10 +132,11 @@ export async function serveHealth (libp2p: Libp2p, health: StoreHealth, allowed:
     }
 
     try {
-      const answer: Health = { ...await health.check(), replicas: 1, peers: [] }
+      const answer: Health = { ...await health.check(), replicas: 1, peers: [], storedBytes: await health.storedBytes() }
 
       if (replication != null) {
         const status = replication()
+        answer.epoch = status.epoch
         answer.replicas = status.replicas
         answer.peers = status.replicas > 1
           ? status.peers.map(p => ({
@@ -168,4 +178,28 @@ export async function askHealth (libp2p: Libp2p, peer: PeerId, options: AbortOpt
     stream.abort(err as Error)
     throw err
   }
+}
+
+/** Total size of the files under `dir`; 0 for what cannot be read */
+async function directorySize (dir: string): Promise<number> {
+  let total = 0
+  let entries
+
+  try {
+    entries = await readdir(dir, { withFileTypes: true })
+  } catch {
+    return 0
+  }
+
+  for (const entry of entries) {
+    const path = join(dir, entry.name)
+
+    if (entry.isDirectory()) {
+      total += await directorySize(path)
+    } else if (entry.isFile()) {
+      total += await stat(path).then(info => info.size, () => 0)
+    }
+  }
+
+  return total
 }

@@ -8,11 +8,14 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { PROGRAM, commandHelp, parseCommandArgs } from './args.js'
+import { addNode } from './commands/add-node.js'
 import { get } from './commands/get.js'
 import { init } from './commands/init.js'
 import { keygen } from './commands/keygen.js'
 import { ls } from './commands/ls.js'
 import { put } from './commands/put.js'
+import { rebalance } from './commands/rebalance.js'
+import { removeNode } from './commands/remove-node.js'
 import { rm } from './commands/rm.js'
 import { serve } from './commands/serve.js'
 import { status } from './commands/status.js'
@@ -25,7 +28,7 @@ export { EXIT, CliError, ConfigError, UsageError } from './errors.js'
 export type { CliIO } from './io.js'
 
 /** Every subcommand, in the order help lists them */
-export const COMMANDS: readonly Command[] = [init, serve, status, put, get, rm, ls, keygen]
+export const COMMANDS: readonly Command[] = [init, serve, status, put, get, rm, ls, addNode, removeNode, rebalance, keygen]
 
 /**
  * Run the command line with `argv` (the arguments after the program name)

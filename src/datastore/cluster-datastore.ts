@@ -9,8 +9,9 @@ import { isSignedSlotTable, keyName } from '../membership/signed-table.js'
 import { TableKeeper } from '../membership/table-keeper.js'
 import { Owner } from '../owner/owner.js'
 import { TableStore } from '../owner/table-store.js'
-import { Request } from '../pb/message.js'
+import { Request, Response } from '../pb/message.js'
 import { EMPTY } from '../rpc/bytes.js'
+import { errorFromResponse } from '../rpc/errors.js'
 import { RpcClient } from '../rpc/client.js'
 import { streamLimits } from '../rpc/limits.js'
 import { RpcServer } from '../rpc/server.js'
@@ -858,6 +859,49 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
   async countKeys (peer?: PeerId | string, options: AbortOptions = {}): Promise<number> {
     const id = peer == null ? this.self : typeof peer === 'string' ? peerIdFromString(peer) : peer
     return this.fanOut.count(id, options)
+  }
+
+  /**
+   * Ask `peer` for the slot table it holds, as signed by the admin key. The
+   * answer is not checked here: open it with `openSignedTable` and the admin
+   * public key before trusting it.
+   *
+   * @returns the epoch of the table in force on the peer, and its signed form when the peer holds one
+   * @throws {UnavailableError} the peer could not be reached
+   * @throws {UnauthorizedError} the peer does not let this node call it
+   */
+  async peerTable (peer: PeerId | string, options: AbortOptions = {}): Promise<{ epoch: number, signedTable?: Uint8Array }> {
+    this.assertStarted()
+    const id = typeof peer === 'string' ? peerIdFromString(peer) : peer
+    const res = await this.channel(id).call({ type: Request.Type.GET_TABLE, epoch: this.table.epoch }, options)
+
+    if (res.status !== Response.Status.OK) {
+      throw errorFromResponse(res, id.toString())
+    }
+
+    return { epoch: res.epoch, signedTable: res.signedTable != null && res.signedTable.byteLength > 0 ? res.signedTable : undefined }
+  }
+
+  /**
+   * Hand `peer` a signed slot table (TABLE). The peer adopts it only if it is
+   * signed by the admin key its config names and newer than the table it
+   * holds; an older one it ignores.
+   *
+   * @returns the epoch of the table in force on the peer after it judged this one
+   * @throws {UnavailableError} the peer could not be reached
+   * @throws {UnauthorizedError} the peer refused the table (unsigned, signed by another key, the peer has no admin key) or this node
+   * @throws {TableConflictError} the peer holds another table of the same epoch
+   */
+  async sendTable (peer: PeerId | string, signed: SignedSlotTable, options: AbortOptions = {}): Promise<number> {
+    this.assertStarted()
+    const id = typeof peer === 'string' ? peerIdFromString(peer) : peer
+    const res = await this.channel(id).call({ type: Request.Type.TABLE, epoch: this.table.epoch, signedTable: signed.bytes as Uint8Array<ArrayBuffer> }, options)
+
+    if (res.status !== Response.Status.OK) {
+      throw errorFromResponse(res, id.toString())
+    }
+
+    return res.epoch
   }
 
   /**

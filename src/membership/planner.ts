@@ -706,7 +706,8 @@ function shares (weights: number[], total: number, caps: number[], held: number[
     const open = weights.map((weight, node) => weight > 0 && !capped.has(node) ? node : NONE).filter(node => node !== NONE)
     const weight = open.reduce((sum, node) => sum + weights[node], 0)
     const left = total - [...capped].reduce((sum, node) => sum + caps[node], 0)
-    quotas = open.map(node => left * weights[node] / weight)
+    // a share that is an integer but for rounding errors (weights inferred from counts) is that integer
+    quotas = open.map(node => left * weights[node] / weight).map(quota => Math.abs(quota - Math.round(quota)) < 1e-6 ? Math.round(quota) : quota)
     const over = open.filter((node, i) => quotas[i] >= caps[node])
 
     if (over.length === 0) {

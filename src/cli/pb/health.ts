@@ -8,6 +8,8 @@ export interface Health {
   replicas: number
   peers: Health.Peer[]
   layout?: Health.Layout
+  epoch: number
+  storedBytes: number
 }
 
 export namespace Health {
@@ -552,6 +554,16 @@ export namespace Health {
           Health.Layout.codec().encode(obj.layout, w)
         }
 
+        if ((obj.epoch != null && obj.epoch !== 0)) {
+          w.uint32(48)
+          w.uint64Number(obj.epoch)
+        }
+
+        if ((obj.storedBytes != null && obj.storedBytes !== 0)) {
+          w.uint32(56)
+          w.uint64Number(obj.storedBytes)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -560,7 +572,9 @@ export namespace Health {
           state: State.UP,
           reason: '',
           replicas: 0,
-          peers: []
+          peers: [],
+          epoch: 0,
+          storedBytes: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -595,6 +609,14 @@ export namespace Health {
               obj.layout = Health.Layout.codec().decode(reader, reader.uint32(), {
                 limits: opts.limits?.layout
               })
+              break
+            }
+            case 6: {
+              obj.epoch = reader.uint64Number()
+              break
+            }
+            case 7: {
+              obj.storedBytes = reader.uint64Number()
               break
             }
             default: {
@@ -660,6 +682,20 @@ export namespace Health {
                 limits: opts.limits?.layout
               })
 
+              break
+            }
+            case 6: {
+              yield {
+                field: `${prefix}.epoch`,
+                value: reader.uint64Number()
+              }
+              break
+            }
+            case 7: {
+              yield {
+                field: `${prefix}.storedBytes`,
+                value: reader.uint64Number()
+              }
               break
             }
             default: {
@@ -764,6 +800,16 @@ export namespace Health {
     value: boolean
   }
 
+  export interface HealthEpochFieldEvent {
+    field: '$.epoch'
+    value: number
+  }
+
+  export interface HealthStoredBytesFieldEvent {
+    field: '$.storedBytes'
+    value: number
+  }
+
   export function encode (obj: Partial<Health>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Health.codec())
   }
@@ -772,7 +818,7 @@ export namespace Health {
     return decodeMessage(buf, Health.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Health>): Generator<HealthStateFieldEvent | HealthReasonFieldEvent | HealthReplicasFieldEvent | HealthPeersPeerIdFieldEvent | HealthPeersStateFieldEvent | HealthPeersHintsFieldEvent | HealthPeersLagFieldEvent | HealthLayoutEpochsFieldEvent | HealthLayoutReadEpochFieldEvent | HealthLayoutAckFieldEvent | HealthLayoutSyncFieldEvent | HealthLayoutSyncAckFieldEvent | HealthLayoutSlotsTotalFieldEvent | HealthLayoutSlotsToSyncFieldEvent | HealthLayoutKeysCopiedFieldEvent | HealthLayoutBytesCopiedFieldEvent | HealthLayoutDoneFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Health>): Generator<HealthStateFieldEvent | HealthReasonFieldEvent | HealthReplicasFieldEvent | HealthPeersPeerIdFieldEvent | HealthPeersStateFieldEvent | HealthPeersHintsFieldEvent | HealthPeersLagFieldEvent | HealthLayoutEpochsFieldEvent | HealthLayoutReadEpochFieldEvent | HealthLayoutAckFieldEvent | HealthLayoutSyncFieldEvent | HealthLayoutSyncAckFieldEvent | HealthLayoutSlotsTotalFieldEvent | HealthLayoutSlotsToSyncFieldEvent | HealthLayoutKeysCopiedFieldEvent | HealthLayoutBytesCopiedFieldEvent | HealthLayoutDoneFieldEvent | HealthEpochFieldEvent | HealthStoredBytesFieldEvent> {
     return streamMessage(buf, Health.codec(), opts)
   }
 }
