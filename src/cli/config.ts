@@ -285,7 +285,10 @@ export function validateConfig (input: unknown, expectRole?: 'node' | 'client'):
     }
 
     if (peerId != null && slots != null) {
-      if (!slots.hasPeer(peerId)) {
+      if (!slots.hasPeer(peerId) && adminKey != null) {
+        // a node being added: it serves nothing until a signed table listing it arrives
+        warnings.push(`${peerId.toString()} is not in the slot table of this config: the node joins the cluster when a table signed by the admin key lists it (datastore-cluster add-node), and serves no slots until then`)
+      } else if (!slots.hasPeer(peerId)) {
         problems.push({
           field: 'peerId',
           message: `${peerId.toString()} is not listed in slots.peers, so the other nodes do not know this node`,
