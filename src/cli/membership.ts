@@ -141,7 +141,8 @@ export async function runChange (args: Args, io: CliIO, change: TableChange): Pr
       return resume(io, client, change, table, newest.signed, views, { adminKey, json, dryRun, timeout })
     }
 
-    const moving = [...views.values()].filter(view => view.health != null && !settled(view.health, table.epoch))
+    // a node being added may be on any older table: it is brought onto this one below
+    const moving = [...views.values()].filter(view => table.hasPeer(view.id) && view.health != null && !settled(view.health, table.epoch))
 
     if (moving.length > 0) {
       throw new CliError(`the move to slot table epoch ${table.epoch} is not finished (${moving.map(view => `${short(view.id)}: ${describeState(view.health, table.epoch)}`).join('; ')}): run \`${PROGRAM} rebalance --config ${file} --admin-key FILE\` to watch it to its end, then ${command} again`)
@@ -164,9 +165,17 @@ export async function runChange (args: Args, io: CliIO, change: TableChange): Pr
       return EXIT.OK
     }
 
+    if (change.newcomer != null && views.get(change.newcomer.id.toString())?.health == null) {
+      throw new CliError(`the node to add, ${change.newcomer.id.toString()}, does not answer on ${change.newcomer.addrs.join(', ')}: start it first (${PROGRAM} serve on a copy of a node config with its own key, peerId, listen address and store), then run this again`)
+    }
+
     if (args.values.yes !== true && !await confirm(io, command, plan)) {
       await write(io.stderr, 'nothing changed\n')
       return EXIT.FAILED
+    }
+
+    if (change.newcomer != null && newest.signed != null) {
+      await catchUp(client, newest.signed, change.newcomer.id, timeout)
     }
 
     const signed = await signTable(plan.table, adminKey as PrivateKey)
@@ -186,7 +195,7 @@ async function resume (io: CliIO, client: Client, change: TableChange, table: Sl
   const state = finished ? 'in force on every node' : 'being moved to'
 
   if (run.json) {
-    await write(io.stdout, JSON.stringify({ epoch: table.epoch, inForce: true, finished, nodes: nodesJSON(views) }, null, 2) + '\n')
+    await write(io.stdout, JSON.stringify({ epoch: table.epoch, inForce: true, finished, nodes: nodesJSON(views), table: table.toJSON() }, null, 2) + '\n')
   } else {
     await write(io.stdout, `the slot table of epoch ${table.epoch} already makes this change; it is ${state}\n`)
   }
@@ -243,6 +252,42 @@ async function newestTable (client: Client, adminKey: PublicKey, timeout: number
   }
 
   return best
+}
+
+/**
+ * Bring a node being added onto the table in force before it gets the next
+ * one: a node copies the slots it gains from their owners under the table
+ * it moves from, so that must be the table the others move from, not
+ * whatever older table its config carried
+ */
+async function catchUp (client: Client, current: SignedSlotTable, id: PeerId, timeout: number): Promise<void> {
+  const deadline = Date.now() + Math.max(timeout * 4, 10_000)
+
+  for (;;) {
+    let epoch = -1
+
+    try {
+      epoch = (await askHealth(client.libp2p, id, { signal: AbortSignal.timeout(timeout) })).epoch
+
+      if (epoch < current.table.epoch) {
+        await client.store.sendTable(id, current, { signal: AbortSignal.timeout(timeout) })
+      }
+    } catch (err) {
+      if (Date.now() > deadline) {
+        throw new CliError(`the node to add, ${id.toString()}, did not take the slot table in force (epoch ${current.table.epoch}): ${messageOf(err)}`)
+      }
+    }
+
+    if (epoch >= current.table.epoch) {
+      return
+    }
+
+    if (Date.now() > deadline) {
+      throw new CliError(`the node to add, ${id.toString()}, is still on slot table epoch ${epoch}, not ${current.table.epoch}: is its config one of this cluster's (same adminKey)?`)
+    }
+
+    await sleep(200)
+  }
 }
 
 /** Every node of either table, and the newcomer */

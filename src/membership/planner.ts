@@ -191,8 +191,10 @@ export function planRemoveNode (current: SlotTable, id: PeerId | string, options
 }
 
 /**
- * The plan that gives nodes new weights. Nodes not named keep their
- * inferred weight (see {@link currentWeights}).
+ * The plan that gives nodes new weights. Nodes not named keep their shares
+ * relative to each other (weights inferred from the replicas they hold, see
+ * {@link currentWeights}, scaled to average 1 among them), so asking the
+ * same weights again of the resulting table moves nothing.
  *
  * @param weights - peer ID string -> weight, for nodes that own slots
  * @throws {InvalidPlanError} if a named node owns no slots, or as {@link planTable}
@@ -201,16 +203,25 @@ export function planRebalance (current: SlotTable, weights: Map<string, number> 
   const given = weights instanceof Map ? [...weights] : Object.entries(weights ?? {})
   const members = currentMembers(current)
   const byId = new Map(members.map(member => [member.id.toString(), member]))
+  const named = new Map<string, number>()
 
   for (const [id, weight] of given) {
     const key = parseId(id, 'a node to reweigh').toString()
-    const member = byId.get(key)
 
-    if (member == null) {
+    if (!byId.has(key)) {
       throw new InvalidPlanError('unknown-node', `${key} owns no slots in the table of epoch ${current.epoch}; add it with add-node`)
     }
 
-    member.weight = weight
+    named.set(key, weight)
+  }
+
+  // the others keep their shares relative to each other, averaging weight 1,
+  // so the same weights asked again of the table they made move nothing
+  const others = members.filter(member => !named.has(member.id.toString()))
+  const scale = others.reduce((sum, member) => sum + member.weight, 0) / others.length
+
+  for (const member of members) {
+    member.weight = named.get(member.id.toString()) ?? member.weight / scale
   }
 
   return planTable(current, { members, replicas: options.replicas })

@@ -288,7 +288,7 @@ describe('datastore-cluster command line: config validation', () => {
 
     it('mistakes on the command line exit 2 and point to the help', async () => {
       expect(await runMain([])).toMatchObject({ code: 2 })
-      expect(await runMain(['frobnicate'])).toMatchObject({ code: 2, stderr: 'datastore-cluster: unknown command "frobnicate"; the commands are init, serve, status, put, get, rm, ls, keygen\nrun `datastore-cluster --help` for usage\n' })
+      expect(await runMain(['frobnicate'])).toMatchObject({ code: 2, stderr: 'datastore-cluster: unknown command "frobnicate"; the commands are init, serve, status, put, get, rm, ls, add-node, remove-node, rebalance, keygen\nrun `datastore-cluster --help` for usage\n' })
       expect(await runMain(['init', dir])).toMatchObject({ code: 2, stderr: 'datastore-cluster: --nodes N is required\nrun `datastore-cluster init --help` for usage\n' })
       expect(await runMain(['init', '--nodes', 'three', dir])).toMatchObject({ code: 2, stderr: expect.stringContaining('--nodes must be an integer from 1 to 16384, got "three"') })
       expect(await runMain(['init', '--nodes', '2', '--hosts', 'a,b,c', dir])).toMatchObject({ code: 2, stderr: expect.stringContaining('--hosts must list exactly 2 hosts') })

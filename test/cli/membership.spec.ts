@@ -10,12 +10,15 @@ import { spawn } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { Key } from 'interface-datastore'
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { writeKeyFile } from '../../src/cli/config.js'
+import { SlotTable } from '../../src/index.js'
 import { FAST_OPTIONS, FaultCluster, sleep } from '../utils/fault/cluster.js'
 import { BUILD_TIMEOUT, buildCli, freeBasePort, runCli, runMain, startServe } from './utils/cli.js'
 import type { NodeConfigJSON } from '../../src/cli/config.js'
+import type { SlotTableJSON } from '../../src/index.js'
 import type { ServeProcess } from './utils/cli.js'
 
 interface PlanJSON {
@@ -34,7 +37,10 @@ interface InForceJSON {
   inForce: true
   finished: boolean
   nodes: Array<{ peerId: string, reachable: boolean, epoch?: number }>
+  table: SlotTableJSON
 }
+
+const KEYS = Array.from({ length: 300 }, (_, i) => `/move/k-${i}`)
 
 describe('datastore-cluster add-node, remove-node, rebalance', () => {
   let bin: string
@@ -78,7 +84,7 @@ describe('datastore-cluster add-node, remove-node, rebalance', () => {
       await cluster.start(i, bin)
     }
 
-    const lines = Array.from({ length: 300 }, (_, i) => `/move/k-${i}\tvalue-${i}`).join('\n') + '\n'
+    const lines = KEYS.map((key, i) => `${key}\tvalue-${i}`).join('\n') + '\n'
     const put = await runCli(bin, ['put', '--config', client, '--batch'], { input: lines, cwd: cluster.dir })
     expect(put.code).toBe(0)
   }, BUILD_TIMEOUT)
@@ -152,12 +158,43 @@ describe('datastore-cluster add-node, remove-node, rebalance', () => {
     expect((await survey()).epoch).toBe(before.epoch + 1)
   })
 
-  it('killed while a node is still missing the new table, the tool run again finishes the change without signing another table', async () => {
+  it('a node started on an older table is brought onto the one in force first, and copies the slots it gains', async () => {
     const before = await survey()
+    // node 5's config is a copy of node 1's: the table of epoch 0, not the one in force
     const node = await newNode(5)
-    const args = ['add-node', '--config', client, '--admin-key', adminKey, '--timeout', '2000', '--peer-id', node.id, '--addr', node.addr, '--yes']
+    extra.push(await startServe(bin, node.config))
 
-    // node 5 is not started: the others take the table, the tool waits for node 5
+    const res = await change(['add-node', '--peer-id', node.id, '--addr', node.addr, '--yes'])
+    expect(res.stderr).toContain(`signed slot table epoch ${before.epoch + 1}`)
+    expect(res.code).toBe(0)
+    expect(res.stdout).toContain(`slot table epoch ${before.epoch + 1} is in force on every node`)
+
+    const after = await survey()
+    expect(after.epoch).toBe(before.epoch + 1)
+    expect(after.nodes.map(n => n.epoch)).toEqual([1, 2, 3, 4, 5].map(() => before.epoch + 1))
+
+    // node 5 holds every key of the slots it owns now
+    const table = SlotTable.fromJSON(after.table)
+    const via = await cluster.client(0)
+    expect(new TextDecoder().decode(await via.store.get(new Key('/move/k-1')))).toBe('value-1')
+    expect(via.store.slots.epoch).toBe(after.epoch)
+    const held = await cluster.held(via, peerIdFromString(node.id), '/move/')
+    const owned = KEYS.filter(key => table.ownersOfKey(new Key(key)).some(owner => owner.toString() === node.id))
+    expect(owned.length).toBeGreaterThan(0)
+    expect([...held.keys()].sort()).toEqual(owned.sort())
+
+    const got = await runCli(bin, ['get', '--config', client, '--batch'], { input: KEYS.join('\n') + '\n', cwd: cluster.dir })
+    expect(got.code).toBe(0)
+    expect(got.stdout.split('\n').filter(Boolean)).toHaveLength(KEYS.length)
+  })
+
+  it('killed while a node cannot take the new table, the tool run again finishes the change without signing another table', async () => {
+    const before = await survey()
+    const first = before.nodes[0].peerId
+    const args = ['rebalance', '--config', client, '--admin-key', adminKey, '--timeout', '2000', '--weight', `${first}=2`, '--yes']
+
+    // node 3 stopped (SIGSTOP): the others take the table, the move waits for node 3
+    cluster.pause(2)
     const tool = spawn(process.execPath, [bin, ...args], { cwd: cluster.dir, stdio: ['ignore', 'pipe', 'pipe'] })
     let stderr = ''
     tool.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
@@ -169,7 +206,7 @@ describe('datastore-cluster add-node, remove-node, rebalance', () => {
     }
 
     expect(stderr).toContain(`signed slot table epoch ${before.epoch + 1}`)
-    expect(stderr).toMatch(/waiting for \S+ not answering/)
+    expect(stderr).toMatch(/waiting for .*not answering/)
     tool.kill('SIGKILL')
     await exited
 
@@ -177,28 +214,28 @@ describe('datastore-cluster add-node, remove-node, rebalance', () => {
     expect(during.epoch).toBe(before.epoch + 1)
     expect(during.finished).toBe(false)
 
-    extra.push(await startServe(bin, node.config))
+    cluster.resume(2)
     const res = await runCli(bin, args, { cwd: cluster.dir })
     expect(res.code).toBe(0)
-    // node 5 may have caught up from its peers (any peer hands on a newer signed table) before the tool asks
-    expect(res.stdout).toMatch(new RegExp(`the slot table of epoch ${before.epoch + 1} already makes this change; it is (being moved to|in force on every node)`))
-    expect(res.stdout).toContain(`slot table epoch ${before.epoch + 1} is in force on every node`)
+    // node 3 may have finished the move with the others before the tool looks
+    expect(res.stdout).toMatch(new RegExp(`the slot table of epoch ${before.epoch + 1} already makes this change; it is (being moved to[^]*slot table epoch ${before.epoch + 1} is in force on every node|in force on every node)`))
     expect(res.stderr).not.toContain('signed slot table')
 
     const after = await survey()
     // one table for the change, not two
     expect(after.epoch).toBe(before.epoch + 1)
-    expect(after.nodes.map(n => n.epoch)).toEqual([1, 2, 3, 4, 5].map(() => before.epoch + 1))
+    expect(after.finished).toBe(true)
+    expect(after.nodes.map(n => n.epoch)).toEqual(before.nodes.map(() => before.epoch + 1))
   })
 
   it('rebalance moves only the difference, and remove-node takes a node out of every table', async () => {
     const before = await survey()
-    const [first, second] = before.nodes.map(n => n.peerId)
-    const dry = await change(['rebalance', '--weight', `${first}=2`, '--dry-run', '--json'])
+    const [, second, third] = before.nodes.map(n => n.peerId)
+    const dry = await change(['rebalance', '--weight', `${third}=1.5`, '--dry-run', '--json'])
     expect(dry.code).toBe(0)
     const plan = JSON.parse(dry.stdout) as PlanJSON
-    expect(plan.plan.find(n => n.peerId === first)?.gained).toBeGreaterThan(0)
-    expect(plan.plan.filter(n => n.peerId !== first).every(n => n.gained === 0)).toBe(true)
+    expect(plan.plan.find(n => n.peerId === third)?.gained).toBeGreaterThan(0)
+    expect(plan.plan.filter(n => n.peerId !== third).every(n => n.gained === 0)).toBe(true)
 
     const removed = await change(['remove-node', '--peer-id', second, '--yes'])
     expect(removed.code).toBe(0)

@@ -239,7 +239,13 @@ describe('planner', () => {
     // one below, which never holds the slot already
     const current = planAddNode(even(4, 1), { id: ids[4], addrs: [addr(4)] }).table
     const plan = planRebalance(current, { [ids[0].toString()]: 2, [ids[3].toString()]: 0.5 })
+    // the others keep their shares relative to each other, averaging 1
     const weights = currentWeights(current)
+    const others = [1, 2, 4].map(i => weights.get(ids[i].toString()) ?? 0)
+    const mean = others.reduce((sum, w) => sum + w, 0) / others.length
+    for (const i of [1, 2, 4]) {
+      weights.set(ids[i].toString(), (weights.get(ids[i].toString()) ?? 0) / mean)
+    }
     weights.set(ids[0].toString(), 2)
     weights.set(ids[3].toString(), 0.5)
     const { moved, minimum } = check(plan, weights, 1)
@@ -294,6 +300,9 @@ describe('planner', () => {
 
     expect(weights.get(ids[0].toString())).toBeCloseTo(1.5, 3)
     expect(weights.get(ids[1].toString())).toBeCloseTo(0.75, 3)
+
+    // the same weights asked again of the table they made: nothing moves
+    expect(planRebalance(weighted, { [ids[0].toString()]: 2 }).moved).toBe(0)
 
     const plan = planAddNode(weighted, { id: ids[3], addrs: [addr(3)], weight: 0.75 })
     // only the new node gains
