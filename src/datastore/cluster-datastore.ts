@@ -466,11 +466,8 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       return false
     }
 
-    // tables with replicated ranges move data live: both in force until every
-    // member copied. A node in neither table (one started to be added, on an
-    // older table) has nothing to copy or serve, and no member would tell it
-    // the move is over: it takes the newer table at once
-    const live = (this.table.replicas > 1 || next.replicas > 1) && (this.table.hasPeer(this.self) || next.hasPeer(this.self))
+    // tables with replicated ranges move data live: both in force until every member copied
+    const live = this.table.replicas > 1 || next.replicas > 1
 
     if (live) {
       assertMovable(this.table, next)
