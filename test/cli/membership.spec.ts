@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { PassThrough, Readable } from 'node:stream'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { Key } from 'interface-datastore'
@@ -245,6 +246,31 @@ describe('datastore-cluster add-node, remove-node, rebalance', () => {
     expect(after.epoch).toBe(before.epoch + 1)
     expect(after.nodes.map(n => n.peerId)).not.toContain(second)
     expect(after.nodes.every(n => n.epoch === before.epoch + 1)).toBe(true)
+  })
+
+  it('on a terminal, asks before it signs: anything but yes changes nothing, yes applies the plan', async () => {
+    const before = await survey()
+    const third = before.nodes[2].peerId
+    const ask = async (answer: string): Promise<{ code: number, stdout: string, stderr: string }> => {
+      const { main } = await import('../../src/cli/index.js')
+      const stdin = Object.assign(Readable.from([Buffer.from(answer)]), { isTTY: true })
+      const out = { stdout: '', stderr: '' }
+      const stdout = new PassThrough().setEncoding('utf8').on('data', (chunk: string) => { out.stdout += chunk })
+      const stderr = new PassThrough().setEncoding('utf8').on('data', (chunk: string) => { out.stderr += chunk })
+      const code = await main(['rebalance', '--config', client, '--admin-key', adminKey, '--weight', `${third}=0.5`], { stdin, stdout, stderr, env: {}, cwd: cluster.dir })
+      return { code, ...out }
+    }
+
+    const no = await ask('n\n')
+    expect(no.stderr).toContain(`sign slot table epoch ${before.epoch + 1} with the admin key and move the data? [y/N]`)
+    expect(no.stderr).toContain('nothing changed')
+    expect(no.code).toBe(1)
+    expect((await survey()).epoch).toBe(before.epoch)
+
+    const yes = await ask('y\n')
+    expect(yes.code).toBe(0)
+    expect(yes.stdout).toContain(`slot table epoch ${before.epoch + 1} is in force on every node`)
+    expect((await survey()).epoch).toBe(before.epoch + 1)
   })
 
   it('refuses bad input with a usage error and changes nothing', async () => {
