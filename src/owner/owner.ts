@@ -418,6 +418,11 @@ export class Owner {
   async readInternal (key: Key, options: AbortOptions = {}): Promise<Uint8Array | undefined> {
     assertReserved(key)
 
+    // most nodes hold none: `has` spares a NotFoundError (and a read that a slow store makes wait)
+    if (!await this.init.child.has(key, options)) {
+      return undefined
+    }
+
     try {
       return await this.init.child.get(key, options)
     } catch (err: any) {
