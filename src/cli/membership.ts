@@ -116,8 +116,7 @@ export async function runChange (args: Args, io: CliIO, change: TableChange): Pr
   const adminKey = keyFile != null ? await readAdminKey(resolve(io.cwd, keyFile)) : undefined
 
   return withClient(file, io, timeout, async (client) => {
-    const configured = client.config.options.adminKey
-    const verifier = adminKey?.publicKey ?? (typeof configured === 'string' ? publicKeyFromProtobuf(Buffer.from(configured, 'base64')) : configured)
+    const verifier = adminKey?.publicKey ?? configuredAdminKey(client)
 
     if (verifier == null) {
       throw new CliError(`${file} has no adminKey, so the nodes' tables cannot be checked: give --admin-key FILE`, EXIT.CONFIG)
@@ -212,11 +211,35 @@ async function resume (io: CliIO, client: Client, change: TableChange, table: Sl
   return watch(io, client, change, signed, members, [...views.values()].map(view => view.id), 0, run.timeout)
 }
 
+/** The admin public key of the client's config, if it has one */
+export function configuredAdminKey (client: Client): PublicKey | undefined {
+  const configured = client.config.options.adminKey
+  return typeof configured === 'string' ? publicKeyFromProtobuf(Buffer.from(configured, 'base64')) : configured
+}
+
+/**
+ * Bring the client onto the newest table the nodes hold, when its config
+ * names the admin key: a config's table may be older than the one in force
+ */
+export async function catchUpClient (client: Client, timeout: number): Promise<void> {
+  const adminKey = configuredAdminKey(client)
+
+  if (adminKey == null) {
+    return
+  }
+
+  const newest = await newestTable(client, adminKey, timeout)
+
+  if (newest.signed != null && newest.table.epoch > client.store.slots.epoch) {
+    client.store.updateSlotTable(newest.signed)
+  }
+}
+
 /**
  * Ask the nodes for their signed tables, following newer tables to their
  * peers, and return the newest that opens with the admin key
  */
-async function newestTable (client: Client, adminKey: PublicKey, timeout: number, newcomer?: PeerId): Promise<{ table: SlotTable, signed?: SignedSlotTable }> {
+export async function newestTable (client: Client, adminKey: PublicKey, timeout: number, newcomer?: PeerId): Promise<{ table: SlotTable, signed?: SignedSlotTable }> {
   let best: { table: SlotTable, signed?: SignedSlotTable } = { table: client.store.slots, signed: client.store.signedSlots }
   const asked = new Set<string>()
 

@@ -152,6 +152,13 @@ describe('datastore-cluster add-node, remove-node, rebalance', () => {
     expect(after.nodes.map(n => n.epoch)).toEqual([1, 2, 3, 4].map(() => before.epoch + 1))
     expect(after.nodes.map(n => n.peerId)).toContain(node.peerId)
 
+    // status, from the client config's older table, shows the table the nodes hold
+    const status = await runCli(bin, ['status', '--config', client, '--json'], { cwd: cluster.dir })
+    expect(status.code).toBe(0)
+    const shown = JSON.parse(status.stdout) as { epoch: number, nodes: Array<{ peerId: string, epoch?: number, layout?: { done: boolean, epochs: number[] } }> }
+    expect(shown.epoch).toBe(before.epoch + 1)
+    expect(shown.nodes.map(n => [n.epoch, n.layout?.done, n.layout?.epochs])).toEqual([1, 2, 3, 4].map(() => [before.epoch + 1, true, [before.epoch + 1]]))
+
     // run again: the change is in force, nothing is signed
     const again = await change(['add-node', '--peer-id', node.peerId, '--addr', node.listen[0], '--yes'])
     expect(again.code).toBe(0)

@@ -5,6 +5,7 @@ import { withClient } from '../client.js'
 import { EXIT, messageOf } from '../errors.js'
 import { Health, askHealth } from '../health.js'
 import { write } from '../io.js'
+import { catchUpClient } from '../membership.js'
 import type { Client } from '../client.js'
 import type { Command } from '../args.js'
 import type { CliIO } from '../io.js'
@@ -71,6 +72,10 @@ export interface NodeStatus {
   suspectedBy?: number[]
   /** Why it is not plainly up */
   error?: string
+  /** The slot table epoch in force on the node, as it says (the newest, during a move) */
+  epoch?: number
+  /** Where the node is in a slot table change, as it says (see docs/membership.md) */
+  layout?: Health.Layout
 }
 
 async function runStatus (args: Parameters<Command['run']>[0], io: CliIO): Promise<number> {
@@ -78,6 +83,8 @@ async function runStatus (args: Parameters<Command['run']>[0], io: CliIO): Promi
   const timeout = integerOption(args, 'timeout', 'status', { min: 1, max: 600_000, fallback: DEFAULT_STATUS_TIMEOUT }) ?? DEFAULT_STATUS_TIMEOUT
 
   return withClient(file, io, timeout, async (client) => {
+    // the config's table may be older than the one the nodes hold
+    await catchUpClient(client, timeout)
     const table = client.store.slots
     const replicas = client.store.status().replicas
     const probed = await Promise.all(table.peers.map(async (peer) => probe(client, peer.id, timeout)))
@@ -105,7 +112,7 @@ async function runStatus (args: Parameters<Command['run']>[0], io: CliIO): Promi
  * cluster's own query would fail as a whole when any node is down, and a
  * node that answers may still be unable to store anything.
  */
-async function probe (client: Client, peer: PeerId, timeout: number): Promise<Pick<NodeStatus, 'state' | 'keys' | 'error'> & { view?: Health.Peer[] }> {
+async function probe (client: Client, peer: PeerId, timeout: number): Promise<Pick<NodeStatus, 'state' | 'keys' | 'error' | 'epoch' | 'layout'> & { view?: Health.Peer[] }> {
   const signal = AbortSignal.timeout(timeout)
   const [counted, health] = await Promise.allSettled([
     client.store.countKeys(peer, { signal }),
@@ -136,12 +143,13 @@ async function probe (client: Client, peer: PeerId, timeout: number): Promise<Pi
   }
 
   const view = health.value.peers
+  const table = { epoch: health.value.epoch, ...(health.value.layout != null ? { layout: health.value.layout } : {}) }
 
   if (health.value.state === Health.State.DEGRADED) {
-    return { state: 'degraded', keys: counted.value, error: health.value.reason, view }
+    return { state: 'degraded', keys: counted.value, error: health.value.reason, view, ...table }
   }
 
-  return { state: 'up', keys: counted.value, view }
+  return { state: 'up', keys: counted.value, view, ...table }
 }
 
 /**
@@ -215,6 +223,18 @@ function render (epoch: number, replicas: number, nodes: NodeStatus[]): string {
   for (const [i, node] of nodes.entries()) {
     if (node.error != null) {
       lines.push(`node ${i + 1} ${node.state}: ${node.error}`)
+    }
+  }
+
+  // a slot table change in progress: what each node still has to do
+  for (const [i, node] of nodes.entries()) {
+    const layout = node.layout
+
+    if (layout != null && !layout.done) {
+      const copied = layout.slotsTotal - layout.slotsToSync
+      lines.push(`node ${i + 1} moving from epoch ${layout.epochs.join(' to ')}: ${copied} of ${layout.slotsTotal} slots copied, ${layout.keysCopied} keys (${layout.bytesCopied} bytes); reads by epoch ${layout.readEpoch}`)
+    } else if (node.epoch != null && node.epoch < epoch) {
+      lines.push(`node ${i + 1} is still on slot table epoch ${node.epoch}`)
     }
   }
 
