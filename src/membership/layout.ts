@@ -210,10 +210,12 @@ export class Layout {
         continue
       }
 
+      // no claim past the newest table this node holds: nobody can have moved to a table it has not seen
+      const newest = this.current.table.epoch
       const held = this.known.get(id) ?? { ack: 0, sync: 0, syncAck: 0 }
-      held.ack = Math.max(held.ack, safeEpoch(tracker.ack))
-      held.sync = Math.max(held.sync, safeEpoch(tracker.sync))
-      held.syncAck = Math.max(held.syncAck, safeEpoch(tracker.syncAck))
+      held.ack = Math.max(held.ack, Math.min(newest, safeEpoch(tracker.ack)))
+      held.sync = Math.max(held.sync, Math.min(newest, safeEpoch(tracker.sync)))
+      held.syncAck = Math.max(held.syncAck, Math.min(newest, safeEpoch(tracker.syncAck)))
       this.known.set(id, held)
     }
   }
