@@ -14,6 +14,8 @@
 import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { publicKeyFromProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { TableConflictError } from '../errors.js'
 import { openSignedTable, signTable } from '../membership/signed-table.js'
 import { readAdminKey } from './admin-key.js'
 import { CONFIG_OPTION, PROGRAM, configPath, integerOption, stringOption } from './args.js'
@@ -228,7 +230,14 @@ export async function catchUpClient (client: Client, timeout: number): Promise<v
     return
   }
 
-  const newest = await newestTable(client, adminKey, timeout)
+  let newest
+
+  try {
+    newest = await newestTable(client, adminKey, timeout)
+  } catch {
+    // no node answered: the caller reports them down
+    return
+  }
 
   if (newest.signed != null && newest.table.epoch > client.store.slots.epoch) {
     client.store.updateSlotTable(newest.signed)
@@ -242,6 +251,7 @@ export async function catchUpClient (client: Client, timeout: number): Promise<v
 export async function newestTable (client: Client, adminKey: PublicKey, timeout: number, newcomer?: PeerId): Promise<{ table: SlotTable, signed?: SignedSlotTable }> {
   let best: { table: SlotTable, signed?: SignedSlotTable } = { table: client.store.slots, signed: client.store.signedSlots }
   const asked = new Set<string>()
+  let answered = 0
 
   for (let round = 0; round < 4; round++) {
     const peers = [...best.table.peers.map(peer => peer.id), ...(newcomer != null ? [newcomer] : [])].filter(id => !asked.has(id.toString()))
@@ -258,6 +268,7 @@ export async function newestTable (client: Client, adminKey: PublicKey, timeout:
 
       try {
         const answer = await client.store.peerTable(id, { signal: AbortSignal.timeout(timeout) })
+        answered++
         return answer.signedTable != null ? await openSignedTable(answer.signedTable, adminKey) : undefined
       } catch {
         // unreachable, or a table this admin key did not sign: others tell
@@ -272,6 +283,10 @@ export async function newestTable (client: Client, adminKey: PublicKey, timeout:
         best = { table: signed.table, signed }
       }
     }
+  }
+
+  if (answered === 0) {
+    throw new CliError(`no node answered within ${timeout} ms (${[...asked].map(id => short(peerIdFromString(id))).join(', ')}), so the table in force is unknown: check that the nodes run, or give a longer --timeout`)
   }
 
   return best
@@ -377,11 +392,21 @@ async function handOver (io: CliIO, client: Client, signed: SignedSlotTable, pee
   const unique = [...new Map(peers.map(id => [id.toString(), id])).values()]
   await Promise.all(signed.table.peers.filter(peer => peer.addrs.length > 0).map(async peer => client.libp2p.peerStore.merge(peer.id, { multiaddrs: [...peer.addrs] })))
 
+  let newer: string | undefined
   const results = await Promise.all(unique.map(async (id) => {
     try {
       const epoch = await client.store.sendTable(id, signed, { signal: AbortSignal.timeout(timeout) })
+
+      if (epoch > signed.table.epoch) {
+        newer = `${short(id)} holds slot table epoch ${epoch}`
+      }
+
       return `${short(id)}: ${epoch >= signed.table.epoch ? `holds epoch ${epoch}` : `still on epoch ${epoch}`}`
     } catch (err) {
+      if (err instanceof TableConflictError) {
+        newer = `${short(id)} holds another table of epoch ${signed.table.epoch}`
+      }
+
       return `${short(id)}: not handed over yet (${messageOf(err)}); it gets the table when it answers, or from any peer`
     }
   }))
@@ -390,6 +415,11 @@ async function handOver (io: CliIO, client: Client, signed: SignedSlotTable, pee
     for (const line of results) {
       await write(io.stderr, `${line}\n`)
     }
+  }
+
+  // the table this run started from was not the newest: the one signed is void (older, or refused)
+  if (loud && newer != null) {
+    throw new CliError(`${newer}: the nodes that answered when this command began did not have the newest table, so the table signed now (epoch ${signed.table.epoch}) is refused or outdated; run the command again`)
   }
 }
 
