@@ -377,14 +377,33 @@ export class Coordinator {
       const failures = new Map<string, Error>()
       const order = this.preference(owners)
       let next = 0
+      // owners left that askers giving up on a suspected owner counted on and have not taken yet: when
+      // several owners are suspected in one tick, each asker must count on a different one
+      let promised = 0
 
       // ask R owners; each failure makes room to ask the next one
       const ask = async (): Promise<void> => {
+        let counted = false
+        const another = (): boolean => {
+          if (next + promised < order.length) {
+            promised++
+            counted = true
+            return true
+          }
+
+          return false
+        }
+
         while (next < order.length) {
           const peer = order[next++]
 
+          if (counted) {
+            promised--
+            counted = false
+          }
+
           try {
-            const records = await this.orOnSuspicion(peer, this.fetch(peer, groupKeys, epoch, slot, options), () => next < order.length, options)
+            const records = await this.orOnSuspicion(peer, this.fetch(peer, groupKeys, epoch, slot, options), another, options)
             answers.push({ peer, records })
 
             // a damaged copy (this node's own, see Owner) is no answer: ask one owner more; read repair rewrites it
@@ -616,7 +635,7 @@ export class Coordinator {
       return await Promise.race([
         answer,
         this.init.detector.whenSuspected(peer, signal).then(async () => {
-          if (!another() || signal.aborted) {
+          if (signal.aborted || !another()) {
             // no other owner to ask: this one's answer, late or not, is all there is
             return answer
           }

@@ -74,7 +74,7 @@ interface Tool {
   exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
 }
 
-describe(`moves under a quorum load with real processes: add (a node killed), add (the tool killed), remove, rebalance; seed ${SEED}`, () => {
+describe(`moves under a quorum load with real processes: add (a node killed), add (the tool killed), rebalance, two owners moved, remove; seed ${SEED}`, () => {
   let bin: string
   let cluster: FaultCluster
   let clients: FaultClient[]
