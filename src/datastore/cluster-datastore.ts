@@ -304,7 +304,8 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       clock: () => this.owner.clock.current,
       observe: (clock) => { this.owner.clock.observe(clock) },
       isSuspected: (peer) => this.detector.isSuspected(peer),
-      moving: () => this.layout.moving
+      moving: () => this.layout.moving,
+      copying: (peer, slot) => this.layout.copying(peer, slot)
     })
     this.migration = new Migration({
       self: this.self,
@@ -313,6 +314,8 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       owner: this.owner,
       writingBefore: (epoch) => this.coordinator.writingBefore(epoch),
       reconcile: async (peer, slots, signal) => { await this.antiEntropy.reconcile(peer, slots, signal) },
+      copySlots: async (peer, slots, signal) => { await this.antiEntropy.copy(peer, slots, signal) },
+      trackersChanged: () => { this.detector.beat() },
       stats: () => this.antiEntropy.stats(),
       isSuspected: (peer) => this.detector.isSuspected(peer),
       retired: (previous) => { this.retired(previous) }

@@ -52,6 +52,8 @@ export class FailureDetector {
   private readonly suspicion: Map<string, Set<() => void>>
   private timer?: ReturnType<typeof setInterval>
   private stopping?: AbortController
+  /** A `beat` is due in this turn of the event loop */
+  private beating = false
 
   constructor (init: FailureDetectorInit) {
     this.init = init
@@ -145,6 +147,27 @@ export class FailureDetector {
     const now = Date.now()
     this.sync(now)
     return [...this.watched.values()].map(w => ({ peer: w.peer, state: w.state, lag: now - w.lastHeard }))
+  }
+
+  /**
+   * Heartbeat every peer now (those not already being pinged), for news
+   * that should not wait for the next interval: this node's transition
+   * trackers moved on. Several calls in one turn of the event loop send one
+   * heartbeat.
+   */
+  beat (): void {
+    if (this.stopping == null || this.beating) {
+      return
+    }
+
+    this.beating = true
+    setImmediate(() => {
+      this.beating = false
+
+      if (this.stopping != null) {
+        this.tick()
+      }
+    })
   }
 
   private tick (): void {

@@ -164,6 +164,24 @@ export class Layout {
     return [this.current.table.owners(slot)]
   }
 
+  /**
+   * `slot` is being copied between this node and `peer` for the transition
+   * in progress: one of them gains it and has not synced yet. Its copy
+   * moves the slot's records; anti-entropy rounds leave it alone until then.
+   */
+  copying (peer: PeerId, slot: number): boolean {
+    if (this.previous == null || !this.changes(slot)) {
+      return false
+    }
+
+    const epoch = this.current.table.epoch
+    const gains = (member: PeerId, sync: number): boolean => sync < epoch &&
+      this.current.table.owners(slot).some(o => o.equals(member)) &&
+      !this.previous!.table.owners(slot).some(o => o.equals(member))
+
+    return gains(this.self, this.own.sync) || gains(peer, this.trackersOf(peer).sync)
+  }
+
   /** The ownership reads go by: the old table's until every member reports the new epoch synced */
   readOwnership (): Ownership {
     if (this.previous != null && !this.every(t => t.sync)) {

@@ -34,6 +34,10 @@ export interface MigrationInit {
   writingBefore(epoch: number): boolean
   /** Reconcile `slots` (sorted) with `peer` both ways (anti-entropy) */
   reconcile(peer: PeerId, slots: number[], signal: AbortSignal): Promise<void>
+  /** Copy every record of `slots` (sorted) from `peer`, no diff (anti-entropy's bulk copy) */
+  copySlots(peer: PeerId, slots: number[], signal: AbortSignal): Promise<void>
+  /** This node's own trackers moved on: tell the members now rather than on the next heartbeat */
+  trackersChanged?(): void
   /** Anti-entropy's counters, to count what the copy pulled */
   stats(): AntiEntropyStats
   isSuspected(peer: PeerId): boolean
@@ -52,9 +56,10 @@ interface Persisted {
 /**
  * Drives this node through a slot table transition (see `Layout`): reports
  * `ack` once no write under the old table is in flight here; copies the
- * slots it newly owns from their old owners (anti-entropy's digests and
- * entries, newest version wins, so writes going on meanwhile are safe) once
- * every member acked, then reports `sync`; reports `syncAck` once every
+ * slots it newly owns from their old owners (all the records of each slot
+ * from its first old owner at once, then anti-entropy's digests and entries
+ * with the next ones; newest version wins, so writes going on meanwhile are
+ * safe) once every member acked, then reports `sync`; reports `syncAck` once every
  * member synced; retires the old table and drops the slots given away once
  * every member reported `syncAck`. `check` runs on every heartbeat and every
  * tracker learnt; nothing here waits on a clock.
@@ -146,6 +151,7 @@ export class Migration {
     if (own.ack < epoch && !this.init.owner.applyingBefore(epoch) && !this.init.writingBefore(epoch)) {
       own.ack = epoch
       this.init.log('acked slot table epoch %d', epoch)
+      this.init.trackersChanged?.()
     }
 
     if (own.sync < epoch && this.copying == null && this.controller != null && layout.every(t => t.ack)) {
@@ -161,6 +167,7 @@ export class Migration {
       own.syncAck = epoch
       this.init.log('every member synced slot table epoch %d', epoch)
       this.save()
+      this.init.trackersChanged?.()
     }
 
     if (own.syncAck >= epoch && layout.every(t => t.syncAck)) {
@@ -187,9 +194,12 @@ export class Migration {
 
     const slots = layout.slotsToCopy()
     const done = new Uint16Array(slots.length)
-    const needed = slots.map(slot => {
+    /** Slots this node held under the old table: compared with the old owners, never copied whole */
+    const held = new Uint8Array(slots.length)
+    const needed = slots.map((slot, i) => {
       const owners = previous.table.owners(slot)
-      return required(owners.length, 'quorum') - (owners.some(o => o.equals(this.init.self)) ? 1 : 0)
+      held[i] = owners.some(o => o.equals(this.init.self)) ? 1 : 0
+      return required(owners.length, 'quorum') - held[i]
     })
     const byPeer = new Map<string, { peer: PeerId, index: number[] }>()
 
@@ -223,21 +233,32 @@ export class Migration {
         continue
       }
 
-      const before = this.init.stats()
+      // a slot's first old owner gives all its records at once; from the next
+      // ones (and where this node held the slot already) only what differs
+      const whole = wanted.filter(i => done[i] === 0 && held[i] === 0)
+      const compared = wanted.filter(i => done[i] > 0 || held[i] === 1)
 
-      try {
-        await this.init.reconcile(peer, wanted.map(i => slots[i]), signal)
-      } catch (err: any) {
-        this.init.log('copy from %p failed - %e', peer, err)
-        continue
-      } finally {
-        const after = this.init.stats()
-        this.progress.keysCopied += after.recordsPulled - before.recordsPulled
-        this.progress.bytesCopied += after.bytesReceived - before.bytesReceived
-      }
+      for (const [part, how] of [[whole, 'copySlots'], [compared, 'reconcile']] as const) {
+        if (part.length === 0) {
+          continue
+        }
 
-      for (const i of wanted) {
-        done[i]++
+        const before = this.init.stats()
+
+        try {
+          await this.init[how](peer, part.map(i => slots[i]), signal)
+        } catch (err: any) {
+          this.init.log('copy from %p failed - %e', peer, err)
+          break
+        } finally {
+          const after = this.init.stats()
+          this.progress.keysCopied += after.recordsPulled - before.recordsPulled
+          this.progress.bytesCopied += after.bytesReceived - before.bytesReceived
+        }
+
+        for (const i of part) {
+          done[i]++
+        }
       }
 
       this.progress.slotsToSync = left()
@@ -251,6 +272,7 @@ export class Migration {
       layout.own.sync = epoch
       this.init.log('copied the %d slots newly owned in slot table epoch %d', slots.length, epoch)
       this.save()
+      this.init.trackersChanged?.()
       this.check()
     }
   }

@@ -482,13 +482,20 @@ export class Owner {
    * scattered they are.
    */
   slotEntries (start: number, end: number, options: OwnerOptions, slotSet?: Uint8Array): AsyncGenerator<SlotEntry> {
-    checkSlotRange(start, end)
+    checkSlotSet(start, end, slotSet)
 
-    if (slotSet != null && slotSet.byteLength > ((end - start) >> 3) + 1) {
-      throw badRequest(`a slot set for slots ${start}..${end} is at most ${((end - start) >> 3) + 1} bytes, got ${slotSet.byteLength}`)
-    }
+    return this.entriesOf(this.sameTable(options.epoch), start, end, options, slotSet, (bytes, stored) => ({ key: bytes, version: stored.version, tombstone: stored.tombstone }))
+  }
 
-    return this.entriesOf(this.sameTable(options.epoch), start, end, options, slotSet)
+  /**
+   * As `slotEntries`, with the whole records (values included, tombstones
+   * as tombstones): the bulk copy of the slots a node gains in a slot table
+   * transition. One scan of the child store.
+   */
+  slotRecords (start: number, end: number, options: OwnerOptions, slotSet?: Uint8Array): AsyncGenerator<VersionedRecord> {
+    checkSlotSet(start, end, slotSet)
+
+    return this.entriesOf(this.sameTable(options.epoch), start, end, options, slotSet, (bytes, stored) => toRecord(bytes, stored, false))
   }
 
   /**
@@ -777,7 +784,7 @@ export class Owner {
     }
   }
 
-  private async * entriesOf (ownership: Ownership, start: number, end: number, options: AbortOptions, slotSet?: Uint8Array): AsyncGenerator<SlotEntry> {
+  private async * entriesOf<T> (ownership: Ownership, start: number, end: number, options: AbortOptions, slotSet: Uint8Array | undefined, as: (key: Uint8Array, stored: StoredRecord) => T): AsyncGenerator<T> {
     for await (const pair of breathing(this.init.child.query({}, options))) {
       const bytes = pair.key.uint8Array()
       const slot = keySlot(bytes)
@@ -786,7 +793,7 @@ export class Owner {
         const stored = decodeStored(pair.value)
 
         if (this.checked(bytes, slot, stored)) {
-          yield { key: bytes, version: stored.version, tombstone: stored.tombstone }
+          yield as(bytes, stored)
         }
       }
     }
@@ -1014,6 +1021,15 @@ function compareContent (record: VersionedRecord, held: StoredRecord): number {
   }
 
   return record.tombstone ? 0 : compareVersions(record.value ?? new Uint8Array(0), held.value)
+}
+
+/** A slot range and, when given, a slot set for it (see `Owner.slotEntries`) */
+function checkSlotSet (start: number, end: number, slotSet?: Uint8Array): void {
+  checkSlotRange(start, end)
+
+  if (slotSet != null && slotSet.byteLength > ((end - start) >> 3) + 1) {
+    throw badRequest(`a slot set for slots ${start}..${end} is at most ${((end - start) >> 3) + 1} bytes, got ${slotSet.byteLength}`)
+  }
 }
 
 /** Bit `index` of a slot set (see `Owner.slotEntries`) */

@@ -22,6 +22,7 @@ export interface Request {
   slotGroup: number
   signedTable?: Uint8Array<ArrayBuffer>
   slotSet?: Uint8Array<ArrayBuffer>
+  withValues: boolean
   trackers: Tracker[]
 }
 
@@ -181,6 +182,11 @@ export namespace Request {
           w.bytes(obj.slotSet)
         }
 
+        if ((obj.withValues != null && obj.withValues !== false)) {
+          w.uint32(328)
+          w.bool(obj.withValues)
+        }
+
         if (obj.trackers != null && obj.trackers.length > 0) {
           for (const value of obj.trackers) {
             w.uint32(242)
@@ -206,6 +212,7 @@ export namespace Request {
           slotStart: 0,
           slotEnd: 0,
           slotGroup: 0,
+          withValues: false,
           trackers: []
         }
 
@@ -303,6 +310,10 @@ export namespace Request {
             }
             case 40: {
               obj.slotSet = reader.bytes()
+              break
+            }
+            case 41: {
+              obj.withValues = reader.bool()
               break
             }
             case 30: {
@@ -490,6 +501,13 @@ export namespace Request {
               yield {
                 field: `${prefix}.slotSet`,
                 value: reader.bytes()
+              }
+              break
+            }
+            case 41: {
+              yield {
+                field: `${prefix}.withValues`,
+                value: reader.bool()
               }
               break
             }
@@ -700,6 +718,11 @@ export namespace Request {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface RequestWithValuesFieldEvent {
+    field: '$.withValues'
+    value: boolean
+  }
+
   export interface RequestTrackersPeerFieldEvent {
     field: '$.trackers[].peer'
     value: Uint8Array<ArrayBuffer>
@@ -732,7 +755,7 @@ export namespace Request {
     return decodeMessage(buf, Request.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Generator<RequestIdFieldEvent | RequestTypeFieldEvent | RequestEpochFieldEvent | RequestKeyFieldEvent | RequestValueFieldEvent | RequestPutsKeyFieldEvent | RequestPutsValueFieldEvent | RequestPutsMissingFieldEvent | RequestPutsVersionFieldEvent | RequestPutsTombstoneFieldEvent | RequestKeysFieldEvent | RequestPrefixFieldEvent | RequestKeysOnlyFieldEvent | RequestCreditFieldEvent | RequestTableEpochFieldEvent | RequestTableRangesStartFieldEvent | RequestTableRangesEndFieldEvent | RequestTableRangesOwnersFieldEvent | RequestTablePeersIdFieldEvent | RequestTablePeersAddrsFieldEvent | RequestTableClientsIdFieldEvent | RequestTableClientsReadOnlyFieldEvent | RequestRecordsKeyFieldEvent | RequestRecordsValueFieldEvent | RequestRecordsVersionFieldEvent | RequestRecordsTombstoneFieldEvent | RequestClockFieldEvent | RequestSlotStartFieldEvent | RequestSlotEndFieldEvent | RequestSlotGroupFieldEvent | RequestSignedTableFieldEvent | RequestSlotSetFieldEvent | RequestTrackersPeerFieldEvent | RequestTrackersAckFieldEvent | RequestTrackersSyncFieldEvent | RequestTrackersSyncAckFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Generator<RequestIdFieldEvent | RequestTypeFieldEvent | RequestEpochFieldEvent | RequestKeyFieldEvent | RequestValueFieldEvent | RequestPutsKeyFieldEvent | RequestPutsValueFieldEvent | RequestPutsMissingFieldEvent | RequestPutsVersionFieldEvent | RequestPutsTombstoneFieldEvent | RequestKeysFieldEvent | RequestPrefixFieldEvent | RequestKeysOnlyFieldEvent | RequestCreditFieldEvent | RequestTableEpochFieldEvent | RequestTableRangesStartFieldEvent | RequestTableRangesEndFieldEvent | RequestTableRangesOwnersFieldEvent | RequestTablePeersIdFieldEvent | RequestTablePeersAddrsFieldEvent | RequestTableClientsIdFieldEvent | RequestTableClientsReadOnlyFieldEvent | RequestRecordsKeyFieldEvent | RequestRecordsValueFieldEvent | RequestRecordsVersionFieldEvent | RequestRecordsTombstoneFieldEvent | RequestClockFieldEvent | RequestSlotStartFieldEvent | RequestSlotEndFieldEvent | RequestSlotGroupFieldEvent | RequestSignedTableFieldEvent | RequestSlotSetFieldEvent | RequestWithValuesFieldEvent | RequestTrackersPeerFieldEvent | RequestTrackersAckFieldEvent | RequestTrackersSyncFieldEvent | RequestTrackersSyncAckFieldEvent> {
     return streamMessage(buf, Request.codec(), opts)
   }
 }

@@ -6,7 +6,7 @@ import { keySlot } from '../slots/hash.js'
 import { slotSetOf } from '../owner/owner.js'
 import { compareVersions, versionClock } from './record.js'
 import type { SlotEntry, VersionedRecord } from '../owner/owner.js'
-import type { Record as WireRecord } from '../pb/message.js'
+import type { Entry, Record as WireRecord } from '../pb/message.js'
 import type { PeerChannel } from '../rpc/client.js'
 import type { Ownership } from '../slots/ownership.js'
 import type { AbortOptions, Logger, PeerId } from '@libp2p/interface'
@@ -56,6 +56,12 @@ export interface AntiEntropyInit {
   isSuspected?(peer: PeerId): boolean
   /** Two slot tables are in force: no tombstone is purged (an old owner may still hold the value it hides) */
   moving?(): boolean
+  /**
+   * `slot` is being copied between this node and `peer` for a slot table
+   * transition (see `copy`): rounds skip it until the copy is over, rather
+   * than move the same records again
+   */
+  copying?(peer: PeerId, slot: number): boolean
 }
 
 /** What anti-entropy did since the node started */
@@ -103,6 +109,11 @@ const RECHECK_GAP = 64
 const PULL_CHUNK = 1024
 /** Target size of one REPLICA_WRITE request: a repair shares the stream with the node's own requests, so it queues no large frame ahead of them */
 const PUSH_BYTES = 256 * 1024
+
+/** Bytes of copied records applied as one batch (see `copy`) */
+const COPY_BATCH_BYTES = 1024 * 1024
+/** Bulk copy requests in flight to one peer */
+const COPY_PARALLEL = 2
 
 const EMPTY_DIGEST = new Uint8Array(8)
 
@@ -271,6 +282,70 @@ export class AntiEntropy {
     await this.syncPeer(peer, slots, this.init.ownership(), Date.now(), new Map(), signal)
   }
 
+  /**
+   * Copy every record of `slots` (sorted) from `peer`, with no digests and
+   * no diff: one streamed SLOT_ENTRIES `with_values` per span of slots (two
+   * in flight), each batch applied through the owner service (newest version
+   * wins, so writes landing meanwhile are never overwritten by an older
+   * copy) while the next one arrives. What a slot table transition copies
+   * from the first old owner of the slots a node gains; at most a couple of
+   * batches and the stream windows are held at once.
+   */
+  async copy (peer: PeerId, slots: number[], signal: AbortSignal): Promise<void> {
+    const epoch = this.init.ownership().table.epoch
+    const parts = runs(slots, ENTRY_SPAN, ENTRY_SPAN)
+    let next = 0
+
+    const worker = async (): Promise<void> => {
+      while (next < parts.length) {
+        await this.copyRun(peer, parts[next++], epoch, signal)
+      }
+    }
+
+    await Promise.all(Array.from({ length: Math.min(COPY_PARALLEL, parts.length) }, worker))
+  }
+
+  private async copyRun (peer: PeerId, run: number[], epoch: number, signal: AbortSignal): Promise<void> {
+    const start = run[0]
+    const end = run[run.length - 1]
+    const wanted = new Set(run)
+    let batch: VersionedRecord[] = []
+    let bytes = 0
+    let applying: Promise<void> = Promise.resolve()
+
+    // the batch received is applied while the next one arrives; never two applying at once
+    const flush = async (): Promise<void> => {
+      const records = batch
+      batch = []
+      bytes = 0
+      await applying
+
+      if (records.length > 0) {
+        applying = this.init.replica.applyRecords(records, { signal }).then(() => {
+          this.counters.recordsPulled += records.length
+        })
+        applying.catch(() => {})
+      }
+    }
+
+    const req: Partial<Request> = { type: Request.Type.SLOT_ENTRIES, epoch, slotStart: start, slotEnd: end, slotSet: slotSetOf(run, start, end), withValues: true }
+
+    for await (const res of this.callStreamed(peer, req, signal)) {
+      for (const entry of res.entries) {
+        const record = copiedRecord(peer, entry, wanted)
+        batch.push(record)
+        bytes += record.key.byteLength + (record.value?.byteLength ?? 0) + record.version.byteLength
+      }
+
+      if (bytes >= COPY_BATCH_BYTES) {
+        await flush()
+      }
+    }
+
+    await flush()
+    await applying
+  }
+
   private async runRound (signal: AbortSignal): Promise<void> {
     const ownership = this.init.ownership()
     const started = Date.now()
@@ -287,8 +362,10 @@ export class AntiEntropy {
         continue
       }
 
+      const due = this.init.copying == null ? slots : slots.filter(slot => this.init.copying?.(peer, slot) !== true)
+
       try {
-        await this.syncPeer(peer, slots, ownership, started, purge, signal)
+        await this.syncPeer(peer, due, ownership, started, purge, signal)
       } catch (err: any) {
         if (signal.aborted) {
           return
@@ -684,6 +761,22 @@ export class AntiEntropy {
       throw errorFromResponse(res, peer.toString())
     }
   }
+}
+
+/** A record of a bulk copy's answer, checked: whole, and of a slot asked for */
+function copiedRecord (peer: PeerId, entry: Entry, wanted: ReadonlySet<number>): VersionedRecord {
+  if (entry.key == null || entry.version == null) {
+    throw new ProtocolError(`Peer ${peer.toString()} sent a copied record without key or version`)
+  }
+
+  const slot = keySlot(entry.key)
+
+  if (!wanted.has(slot)) {
+    throw new ProtocolError(`Peer ${peer.toString()} sent a copied record of slot ${slot}, not asked for`)
+  }
+
+  const tombstone = entry.tombstone === true
+  return { key: entry.key, value: tombstone ? undefined : (entry.value ?? new Uint8Array(0)), version: entry.version, tombstone }
 }
 
 /** What is known, this round, of the other owners of one slot */
