@@ -74,7 +74,8 @@ export class Hints {
 
       for (const record of records) {
         const key = hintKey(id, record.key)
-        const held = await this.read(key, options)
+        // most hints are new: `has` first, since a store's NotFoundError (with its stack trace) costs more than the rest
+        const held = await this.init.child.has(key, options) ? await this.read(key, options) : undefined
 
         if (held != null && compareVersions(held.version, record.version) >= 0) {
           continue
