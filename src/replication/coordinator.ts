@@ -380,6 +380,8 @@ export class Coordinator {
       // owners left that askers giving up on a suspected owner counted on and have not taken yet: when
       // several owners are suspected in one tick, each asker must count on a different one
       let promised = 0
+      // requests of owners that failed or were given up on, for their late answers
+      const given: Array<{ peer: PeerId, answer: Promise<Array<ReplicaRecord | undefined>> }> = []
 
       // ask R owners; each failure makes room to ask the next one
       const ask = async (): Promise<void> => {
@@ -402,8 +404,10 @@ export class Coordinator {
             counted = false
           }
 
+          const answer = this.fetch(peer, groupKeys, epoch, slot, options)
+
           try {
-            const records = await this.orOnSuspicion(peer, this.fetch(peer, groupKeys, epoch, slot, options), another, options)
+            const records = await this.orOnSuspicion(peer, answer, another, options)
             answers.push({ peer, records })
 
             // a damaged copy (this node's own, see Owner) is no answer: ask one owner more; read repair rewrites it
@@ -418,11 +422,27 @@ export class Coordinator {
 
             options.signal?.throwIfAborted()
             failures.set(peer.toString(), err)
+            given.push({ peer, answer })
           }
         }
       }
 
       await Promise.all(Array.from({ length: r }, ask))
+
+      // an owner given up on when it was suspected still runs the request (suspicion can be wrong
+      // under load): when the owners asked instead failed too, its late answer counts
+      for (const { peer, answer } of given) {
+        if (answers.length >= r || moved != null) {
+          break
+        }
+
+        try {
+          answers.push({ peer, records: await answer })
+          failures.delete(peer.toString())
+        } catch {
+          // failed after all: its first error stays in `failures`
+        }
+      }
 
       if (moved != null) {
         return
