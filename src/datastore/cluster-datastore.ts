@@ -323,6 +323,8 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     // a member back up may lack writes no hint covers (a wiped store, a coordinator that was down too)
     this.detector.onUp(() => {
       this.antiEntropy.trigger().catch(() => {})
+      // a copy that found the old owners suspected need not wait for the next heartbeat
+      this.migration.check()
     })
   }
 

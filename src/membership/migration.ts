@@ -70,6 +70,8 @@ export class Migration {
   private controller?: AbortController
   private progress: MigrationProgress
   private saving: Promise<void>
+  /** Per slot to copy in `epoch`, how many old owners it was copied from, and from which */
+  private copied?: { epoch: number, done: Uint16Array, from: Map<string, Uint8Array> }
   /** The ownership of the table last retired */
   retiredOwnership?: Ownership
 
@@ -193,7 +195,13 @@ export class Migration {
     }
 
     const slots = layout.slotsToCopy()
-    const done = new Uint16Array(slots.length)
+
+    // what an attempt that failed copied still counts (each old owner once per slot)
+    if (this.copied?.epoch !== epoch || this.copied.done.length !== slots.length) {
+      this.copied = { epoch, done: new Uint16Array(slots.length), from: new Map() }
+    }
+
+    const { done, from } = this.copied
     /** Slots this node held under the old table: compared with the old owners, never copied whole */
     const held = new Uint8Array(slots.length)
     const needed = slots.map((slot, i) => {
@@ -226,8 +234,10 @@ export class Migration {
 
       signal.throwIfAborted()
 
-      // only the slots still short of a quorum of old owners
-      const wanted = index.filter(i => done[i] < needed[i])
+      // only the slots still short of a quorum of old owners, and not copied from this one already
+      const got = from.get(peer.toString()) ?? new Uint8Array(slots.length)
+      from.set(peer.toString(), got)
+      const wanted = index.filter(i => done[i] < needed[i] && got[i] === 0)
 
       if (wanted.length === 0 || this.init.isSuspected(peer)) {
         continue
@@ -258,6 +268,7 @@ export class Migration {
 
         for (const i of part) {
           done[i]++
+          got[i] = 1
         }
       }
 
