@@ -232,6 +232,7 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     this.clock = new HybridClock({ self: this.self })
     this.owner = new Owner({
       self: this.self,
+      drained: () => { this.drained() },
       child: local,
       ownership: () => this.owned,
       previous: () => this.layout.previous,
@@ -268,6 +269,7 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     })
     this.coordinator = new Coordinator({
       self: this.self,
+      drained: () => { this.drained() },
       log: this.log.newScope('replication'),
       owner: this.owner,
       clock: this.clock,
@@ -501,6 +503,13 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     }
 
     return true
+  }
+
+  /** No write under some epoch is in flight any more: during a transition, this node may ack now */
+  private drained (): void {
+    if (this.layout.moving) {
+      this.migration.check()
+    }
   }
 
   /** Trackers heard from a member (or carried by a MOVED answer) */

@@ -227,7 +227,13 @@ export class Migration {
     this.progress.slotsTotal = slots.length
     this.progress.slotsToSync = left()
 
-    for (const { peer, index } of byPeer.values()) {
+    // the old owners the failure detector suspects down last, tried only when
+    // the others are not enough (a node that just joined suspects members
+    // that refused its heartbeats until they adopted the table listing it)
+    const peers = [...byPeer.values()]
+    const order = [...peers.filter(p => !this.init.isSuspected(p.peer)), ...peers.filter(p => this.init.isSuspected(p.peer))]
+
+    for (const { peer, index } of order) {
       if (left() === 0) {
         break
       }
@@ -239,7 +245,7 @@ export class Migration {
       from.set(peer.toString(), got)
       const wanted = index.filter(i => done[i] < needed[i] && got[i] === 0)
 
-      if (wanted.length === 0 || this.init.isSuspected(peer)) {
+      if (wanted.length === 0) {
         continue
       }
 
@@ -254,9 +260,11 @@ export class Migration {
         }
 
         const before = this.init.stats()
+        const started = Date.now()
 
         try {
           await this.init[how](peer, part.map(i => slots[i]), signal)
+          this.init.log('%s %d slots with %p in %d ms', how === 'copySlots' ? 'copied' : 'reconciled', part.length, peer, Date.now() - started)
         } catch (err: any) {
           this.init.log('copy from %p failed - %e', peer, err)
           break

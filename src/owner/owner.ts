@@ -19,6 +19,8 @@ import type { Datastore, Pair } from 'interface-datastore'
 
 export interface OwnerInit {
   self: PeerId
+  /** The last record write being applied under some table epoch ended (see `applyingBefore`) */
+  drained?(): void
   /** This node's share of the data */
   child: Datastore
   /** The ownership under the table in force (the newest) */
@@ -332,6 +334,7 @@ export class Owner {
 
       if (left === 0) {
         this.applying.delete(options.epoch)
+        this.init.drained?.()
       } else {
         this.applying.set(options.epoch, left)
       }

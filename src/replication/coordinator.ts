@@ -48,6 +48,8 @@ export interface ReplicaOwner {
 
 export interface CoordinatorInit {
   self: PeerId
+  /** The last write in flight under some table epoch ended (see `writingBefore`) */
+  drained?(): void
   log: Logger
   owner: ReplicaOwner
   /** This node's clock: the owner service's, so local writes and answers share it */
@@ -256,6 +258,7 @@ export class Coordinator {
 
       if (left === 0) {
         this.writing.delete(epoch)
+        this.init.drained?.()
       } else {
         this.writing.set(epoch, left)
       }
