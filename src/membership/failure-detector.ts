@@ -34,6 +34,8 @@ interface Watched {
   state: PeerState
   lastHeard: number
   pinging: boolean
+  /** A `beat` came while a heartbeat was in flight: send another once it ends */
+  again?: boolean
 }
 
 /**
@@ -164,9 +166,16 @@ export class FailureDetector {
     setImmediate(() => {
       this.beating = false
 
-      if (this.stopping != null) {
-        this.tick()
+      if (this.stopping == null) {
+        return
       }
+
+      for (const watched of this.watched.values()) {
+        // a heartbeat in flight carries the news of before: another follows it
+        watched.again = watched.pinging
+      }
+
+      this.tick()
     })
   }
 
@@ -239,6 +248,11 @@ export class FailureDetector {
       })
       .finally(() => {
         watched.pinging = false
+
+        if (watched.again === true) {
+          watched.again = false
+          this.ping(watched, timeout)
+        }
       })
   }
 

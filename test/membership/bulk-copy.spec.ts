@@ -196,6 +196,27 @@ describe('bulk copy of the slots a node gains in a slot table transition', () =>
     await expect(nodes[0].store.get(new Key(names.tombstones[0]))).rejects.toHaveProperty('name', 'NotFoundError')
   }, 120_000)
 
+  it('a move ends with heartbeats sent only when trackers change (none on the interval)', async () => {
+    const now = Date.now()
+    let names: string[] = []
+
+    await setup(async (all) => {
+      names = keysWhere('quiet', 20, gains)
+
+      for (const node of all.slice(0, 3)) {
+        for (const name of names) {
+          await store(node.local, name, now - 20_000, node.libp2p.peerId, `value of ${name}`)
+        }
+      }
+    }, () => ({ heartbeatInterval: 3_600_000 }))
+
+    await move()
+
+    for (const name of names) {
+      expect(await heldBy(nodes[3], name), name).toBe(`value of ${name}`)
+    }
+  }, 120_000)
+
   const hostile: Array<[string, (notAsked: Uint8Array) => VersionedRecord]> = [
     ['a record of a slot not asked for', (notAsked) => ({ key: notAsked, value: enc('garbage'), version: makeVersion(BigInt(Date.now()) << 16n, enc('x')), tombstone: false })],
     ['a frame larger than the maximum message size', (notAsked) => ({ key: notAsked, value: new Uint8Array(3 * 1024 * 1024), version: makeVersion(BigInt(Date.now()) << 16n, enc('x')), tombstone: false })]
