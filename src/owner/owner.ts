@@ -8,7 +8,7 @@ import { keySlot } from '../slots/hash.js'
 import { SlotDigests } from './digests.js'
 import { isReserved, keyProblem } from './keys.js'
 import { notOwned } from './role.js'
-import { breathing } from './scan.js'
+import { SCAN_TURN, breathing } from './scan.js'
 import { Response } from '../pb/message.js'
 import { RequestError } from '../rpc/request-error.js'
 import { SlotWriteOrder } from './write-order.js'
@@ -498,7 +498,8 @@ export class Owner {
   slotRecords (start: number, end: number, options: OwnerOptions, slotSet?: Uint8Array): AsyncGenerator<VersionedRecord> {
     checkSlotSet(start, end, slotSet)
 
-    return this.entriesOf(this.sameTable(options.epoch), start, end, options, slotSet, (bytes, stored) => toRecord(bytes, stored, false))
+    // values make each entry costly: the requests arriving meanwhile get a turn more often
+    return this.entriesOf(this.sameTable(options.epoch), start, end, options, slotSet, (bytes, stored) => toRecord(bytes, stored, false), SCAN_TURN / 8)
   }
 
   /**
@@ -787,8 +788,8 @@ export class Owner {
     }
   }
 
-  private async * entriesOf<T> (ownership: Ownership, start: number, end: number, options: AbortOptions, slotSet: Uint8Array | undefined, as: (key: Uint8Array, stored: StoredRecord) => T): AsyncGenerator<T> {
-    for await (const pair of breathing(this.init.child.query({}, options))) {
+  private async * entriesOf<T> (ownership: Ownership, start: number, end: number, options: AbortOptions, slotSet: Uint8Array | undefined, as: (key: Uint8Array, stored: StoredRecord) => T, turn = SCAN_TURN): AsyncGenerator<T> {
+    for await (const pair of breathing(this.init.child.query({}, options), turn)) {
       const bytes = pair.key.uint8Array()
       const slot = keySlot(bytes)
 

@@ -111,7 +111,7 @@ const PULL_CHUNK = 1024
 const PUSH_BYTES = 256 * 1024
 
 /** Bytes of copied records applied as one batch (see `copy`) */
-const COPY_BATCH_BYTES = 1024 * 1024
+const COPY_BATCH_BYTES = 256 * 1024
 /** Bulk copy requests in flight to one peer */
 const COPY_PARALLEL = 2
 
