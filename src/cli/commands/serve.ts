@@ -313,6 +313,9 @@ async function openStore (config: NodeConfig): Promise<LocalStore> {
   return { datastore, description: `level at ${dir}`, dir, close: async () => { await datastore.close() } }
 }
 
+/** Connections a node accepts per second from one host (libp2p's default is 5) */
+export const INBOUND_CONNECTIONS_PER_SECOND = 100
+
 async function listen (config: NodeConfig): Promise<Libp2p> {
   try {
     return await createLibp2p({
@@ -320,7 +323,13 @@ async function listen (config: NodeConfig): Promise<Libp2p> {
       addresses: { listen: config.listen },
       transports: [tcp()],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux()]
+      streamMuxers: [yamux()],
+      connectionManager: {
+        // libp2p refuses (resets) a host's connections past 5 a second by
+        // default: the members on one machine, and every short-lived command
+        // line client dialling every node, pass that in ordinary use
+        inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND
+      }
     })
   } catch (err) {
     // libp2p's message carries stack traces and advice about its own options; keep the per-address reasons
