@@ -248,7 +248,9 @@ describe('anti-entropy', () => {
     const expected = await childRecords(a.local)
     await until(async () => (await childRecords(c.local)).size === expected.size)
     expect(await childRecords(c.local)).toEqual(expected)
-    expect(a.store.repairStats().recordsPushed + b.store.repairStats().recordsPushed).toBeGreaterThanOrEqual(300)
+    // by rounds nobody asked for: the others pushing, or the restarted node pulling (it runs rounds too)
+    const moved = a.store.repairStats().recordsPushed + b.store.repairStats().recordsPushed + c.store.repairStats().recordsPulled
+    expect(moved).toBeGreaterThanOrEqual(300)
   })
 
   it('does not resurrect a key deleted while a replica was stopped, in either order of repair', async () => {
