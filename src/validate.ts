@@ -119,11 +119,7 @@ export function parseAdminKey (options: ClusterDatastoreOptions): PublicKey | un
   }
 
   if (typeof value === 'string') {
-    try {
-      return publicKeyFromProtobuf(uint8ArrayFromString(value.trim().replace(/=+$/, ''), 'base64'))
-    } catch (err: any) {
-      throw new InvalidParametersError(`options.adminKey is not a base64 protobuf public key: ${err.message}`)
-    }
+    return adminKeyFromBase64(value, 'options.adminKey')
   }
 
   if (typeof value !== 'object' || typeof (value as any).verify !== 'function' || typeof (value as any).equals !== 'function' || (value as any).raw == null) {
@@ -131,6 +127,20 @@ export function parseAdminKey (options: ClusterDatastoreOptions): PublicKey | un
   }
 
   return value
+}
+
+/**
+ * An admin public key from its protobuf encoding in base64, as configs and
+ * `options.adminKey` carry it
+ *
+ * @throws {InvalidParametersError} naming `what` if it is not one
+ */
+export function adminKeyFromBase64 (text: string, what = 'the admin key'): PublicKey {
+  try {
+    return publicKeyFromProtobuf(uint8ArrayFromString(text.trim().replace(/=+$/, ''), 'base64'))
+  } catch (err: any) {
+    throw new InvalidParametersError(`${what} is not a base64 protobuf public key: ${err.message}`)
+  }
 }
 
 /** Who may call under `table`: its clients, and those of `options.clients` (stores without an admin key) */

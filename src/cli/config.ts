@@ -11,12 +11,13 @@
 
 import { readFile, stat, writeFile, chmod } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
-import { privateKeyFromProtobuf, privateKeyToProtobuf, publicKeyFromProtobuf, publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import { privateKeyFromProtobuf, privateKeyToProtobuf, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { InvalidSlotTableError } from '../errors.js'
 import { openSignedTable } from '../membership/signed-table.js'
 import { SlotTable } from '../slots/table.js'
+import { adminKeyFromBase64 } from '../validate.js'
 import { ConfigError, codeOf, messageOf } from './errors.js'
 import type { ClusterDatastoreOptions, SlotTableJSON } from '../index.js'
 import type { SignedSlotTable } from '../membership/signed-table.js'
@@ -320,7 +321,7 @@ function checkSigning (input: Record<string, unknown>, problems: ConfigProblem[]
       problems.push({ field: 'adminKey', message: `must be a base64 string, got ${describe(input.adminKey)}`, fix: keyFix })
     } else {
       try {
-        adminKey = publicKeyFromProtobuf(Buffer.from(input.adminKey, 'base64'))
+        adminKey = adminKeyFromBase64(input.adminKey)
       } catch (err) {
         problems.push({ field: 'adminKey', message: `is not a public key: ${messageOf(err)}`, fix: keyFix })
       }

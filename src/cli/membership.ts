@@ -13,13 +13,13 @@
 
 import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
-import { publicKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { TableConflictError } from '../errors.js'
 import { openSignedTable, signTable } from '../membership/signed-table.js'
 import { readAdminKey } from './admin-key.js'
 import { CONFIG_OPTION, PROGRAM, configPath, integerOption, stringOption } from './args.js'
 import { withClient } from './client.js'
+import { adminKeyFromBase64 } from '../validate.js'
 import { CliError, EXIT, UsageError, messageOf } from './errors.js'
 import { askHealth } from './health.js'
 import { write } from './io.js'
@@ -216,7 +216,7 @@ async function resume (io: CliIO, client: Client, change: TableChange, table: Sl
 /** The admin public key of the client's config, if it has one */
 export function configuredAdminKey (client: Client): PublicKey | undefined {
   const configured = client.config.options.adminKey
-  return typeof configured === 'string' ? publicKeyFromProtobuf(Buffer.from(configured, 'base64')) : configured
+  return typeof configured === 'string' ? adminKeyFromBase64(configured, 'adminKey of the config') : configured
 }
 
 /**
