@@ -31,7 +31,7 @@ const utf8 = new TextDecoder()
 /** Errors that say an owner will not take the request, as opposed to could not be reached */
 const REFUSALS = new Set(['UnauthorizedError', 'TooLargeError', 'BadRequestError', 'MovedError', 'InvalidParametersError'])
 
-/** Times a write is made again with a newer version after an owner held a newer one */
+/** Times a write at `one` is made again with a newer version after an owner held a newer one */
 const MAX_REFUSALS = 3
 
 /** The owner service's replica side, as the coordinator uses it for this node's share */
@@ -265,6 +265,32 @@ export class Coordinator {
     }
   }
 
+  /**
+   * The first phase of a write at quorum or all (the multi-writer ABD
+   * register): read the versions `keys` have on a quorum of owners and
+   * advance this node's clock past them, so the versions written next are
+   * above that of every write acknowledged before this one began (its W
+   * owners and this quorum share an owner). An owner that then refuses the
+   * write because it holds a newer version holds a write concurrent with
+   * this one: the write is acknowledged, ordered just before it.
+   *
+   * Without this phase, a write refused for a newer version held could only
+   * be made again with a version above it, and that is wrong when its first
+   * version was already read on the owners that took it: the write would
+   * come back over a newer acknowledged one (a lost update), or, when it is
+   * acknowledged as refused instead, a writer whose clock is behind would
+   * lose its write to one acknowledged before it began.
+   */
+  private async versionRead (keys: Key[], options: ConsistencyOptions): Promise<void> {
+    const held = await this.readMany(keys, { signal: options.signal, consistency: 'quorum' }, 0, true)
+
+    for (const record of held) {
+      if (record != null) {
+        this.init.clock.observe(record.version)
+      }
+    }
+  }
+
   private async writeAttempt (ops: Array<{ key: Key, value?: Uint8Array }>, options: ConsistencyOptions, attempt: number): Promise<Array<{ key: Key, error: Error }>> {
     const level = this.level(options)
     const ownership = this.ownership()
@@ -287,11 +313,23 @@ export class Coordinator {
       let pending = items
       const owners = union(sets)
       const w = Math.max(...sets.map(set => required(set.length, level)))
+      // at quorum and all: versions above every version a quorum holds (see `versionRead`)
+      const linearizable = level !== 'one'
+
+      if (linearizable) {
+        try {
+          await this.versionRead(items.map(op => op.key), options)
+        } catch (err: any) {
+          options.signal?.throwIfAborted()
+          failed.push(...items.map(op => ({ key: op.key, error: err })))
+          return
+        }
+      }
 
       for (let refusals = 0; pending.length > 0; refusals++) {
         const records = pending.map(op => this.record(op.key, op.value))
         const slot = keySlot(pending[0].key)
-        const result = await this.replicate(sets, level, records, epoch, slot, options)
+        const result = await this.replicate(sets, level, records, epoch, slot, options, linearizable)
 
         if (result.moved != null) {
           moved ??= result.moved
@@ -363,7 +401,7 @@ export class Coordinator {
    * The newest record of each key (in order) among R owners of its slot,
    * ranges in parallel, owners that answered older repaired first
    */
-  async readMany (keys: Key[], options: ConsistencyOptions = {}, attempt = 0): Promise<Array<ReplicaRecord | undefined>> {
+  async readMany (keys: Key[], options: ConsistencyOptions = {}, attempt = 0, versionsOnly = false): Promise<Array<ReplicaRecord | undefined>> {
     const level = this.level(options)
     const epoch = this.ownership().table.epoch
     // during a transition: the old owners until the new ones copied their slots
@@ -407,7 +445,7 @@ export class Coordinator {
             counted = false
           }
 
-          const answer = this.fetch(peer, groupKeys, epoch, slot, options)
+          const answer = this.fetch(peer, groupKeys, epoch, slot, options, versionsOnly)
 
           try {
             const records = await this.orOnSuspicion(peer, answer, another, options)
@@ -455,19 +493,18 @@ export class Coordinator {
         throw this.unavailable(owners, r, level, failures, slot, false)
       }
 
+      if (versionsOnly) {
+        // records without their values: nothing to repair with
+        items.forEach((item, i) => {
+          out[item.index] = newestOf(answers.map(answer => answer.records[i]))
+        })
+        return
+      }
+
       const stale = new Map<string, { peer: PeerId, records: ReplicaRecord[] }>()
 
       items.forEach((item, i) => {
-        let newest: ReplicaRecord | undefined
-
-        for (const answer of answers) {
-          const record = answer.records[i]
-
-          if (record != null && record.damaged !== true && (newest == null || compareVersions(record.version, newest.version) > 0)) {
-            newest = record
-          }
-        }
-
+        const newest = newestOf(answers.map(answer => answer.records[i]))
         out[item.index] = newest
 
         if (newest == null) {
@@ -498,7 +535,7 @@ export class Coordinator {
 
     if (moved != null) {
       await this.init.router.redirect(moved.res, moved.peer, attempt, 'A replicated read', options)
-      return this.readMany(keys, options, attempt + 1)
+      return this.readMany(keys, options, attempt + 1, versionsOnly)
     }
 
     return out
@@ -709,7 +746,7 @@ export class Coordinator {
    * one batch at a time). When W needs it after all, it is written to and
    * waited for, as any owner.
    */
-  private async replicate (sets: Array<readonly PeerId[]>, level: Consistency, records: ReplicaRecord[], epoch: number, slot: number, options: AbortOptions): Promise<Replicated> {
+  private async replicate (sets: Array<readonly PeerId[]>, level: Consistency, records: ReplicaRecord[], epoch: number, slot: number, options: AbortOptions, newerAcks = false): Promise<Replicated> {
     // during a transition a record is acknowledged only with W owners of each
     // owner set (old and new table); an owner in both counts in both
     // the tables are distinct objects: peers compare by ID string here
@@ -785,9 +822,10 @@ export class Coordinator {
         within.forEach(s => { pending[s]++ })
         this.send(peer, records, epoch, slot, options, encoded).then(refused => {
           records.forEach((_, i) => {
-            // refused for a later write of this node (a later putMany chunk
-            // that got there first): ordered before it, as issued
-            if (refused[i] == null || this.writtenByMe(refused[i])) {
+            // refused for a newer write after a version read (`newerAcks`, see
+            // `versionRead`), or for a later write of this node (a later
+            // putMany chunk that got there first): ordered before it
+            if (refused[i] == null || newerAcks || this.writtenByMe(refused[i])) {
               within.forEach(s => { applied[s][i]++ })
             } else {
               refusedBy[i] ??= refused[i]
@@ -894,7 +932,7 @@ export class Coordinator {
   }
 
   /** The records of `keys` held by one owner, in order */
-  private async fetch (peer: PeerId, keys: Key[], epoch: number, slot: number, options: AbortOptions): Promise<Array<ReplicaRecord | undefined>> {
+  private async fetch (peer: PeerId, keys: Key[], epoch: number, slot: number, options: AbortOptions, keysOnly = false): Promise<Array<ReplicaRecord | undefined>> {
     const out: Array<ReplicaRecord | undefined> = []
 
     if (peer.equals(this.init.self)) {
@@ -914,7 +952,7 @@ export class Coordinator {
     }
 
     if (keys.length === 1) {
-      const res = await this.call(peer, { type: Request.Type.REPLICA_GET, epoch, key: keys[0].uint8Array() as Uint8Array<ArrayBuffer> }, slot, options)
+      const res = await this.call(peer, { type: Request.Type.REPLICA_GET, epoch, key: keys[0].uint8Array() as Uint8Array<ArrayBuffer>, keysOnly }, slot, options)
 
       if (res.status === Response.Status.NOT_FOUND) {
         return [undefined]
@@ -931,7 +969,8 @@ export class Coordinator {
       type: Request.Type.REPLICA_GET_MANY,
       epoch,
       clock: this.init.clock.current,
-      keys: keys.map(k => k.uint8Array() as Uint8Array<ArrayBuffer>)
+      keys: keys.map(k => k.uint8Array() as Uint8Array<ArrayBuffer>),
+      keysOnly
     }, { signal: options.signal, slot })
 
     for await (const res of frames) {
@@ -1143,4 +1182,17 @@ function distinctOwners (ownership: Ownership): PeerId[] {
   }
 
   return [...seen.values()]
+}
+
+/** The newest intact record among owners' answers for one key */
+function newestOf (records: Array<ReplicaRecord | undefined>): ReplicaRecord | undefined {
+  let newest: ReplicaRecord | undefined
+
+  for (const record of records) {
+    if (record != null && record.damaged !== true && (newest == null || compareVersions(record.version, newest.version) > 0)) {
+      newest = record
+    }
+  }
+
+  return newest
 }

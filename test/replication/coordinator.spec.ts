@@ -149,7 +149,7 @@ describe('coordinator: N=3, single-key operations', () => {
     expect(await held(cluster, 2, key)).to.deep.equal({ value: 'new', tombstone: false })
   })
 
-  it('a write refused by an owner holding a newer version is written again with a newer one', async () => {
+  it('a quorum write is versioned above the newest version a quorum holds (a writer whose clock is behind still wins)', async () => {
     const key = new Key('/rep/e')
     const store = cluster.nodes[0].store
     // written by another node: a newer version from this node's own clock would be one of its own later writes
