@@ -285,6 +285,26 @@ export class Owner {
    * The records of `keys` in order, undefined where none is held. Every key
    * is checked before anything is read.
    */
+  /**
+   * The versions held for `keys`, in order (undefined where none is held),
+   * without values and without checking checksums: a writer's version read
+   * (REPLICA_VERSIONS). A damaged record's version may be wrong, and that is
+   * harmless here: a version read too high is ignored past the clock's
+   * bound or only makes the write newer, and the write replaces the damaged
+   * record whatever its version (see the class); one read too low is what
+   * treating it as absent would give.
+   */
+  async versionsOf (keys: readonly Key[], options: OwnerOptions): Promise<Array<{ version: Uint8Array, tombstone: boolean } | undefined>> {
+    for (const key of keys) {
+      this.servesRecord(key.uint8Array(), options.epoch)
+    }
+
+    return Promise.all(keys.map(async key => {
+      const stored = await this.readStored(key, options)
+      return stored == null || stored.version.byteLength === 0 ? undefined : { version: stored.version, tombstone: stored.tombstone }
+    }))
+  }
+
   recordsOf (keys: readonly Key[], options: OwnerOptions): AsyncGenerator<VersionedRecord | undefined> {
     for (const key of keys) {
       this.servesRecord(key.uint8Array(), options.epoch)

@@ -46,7 +46,8 @@ export namespace Request {
     PING = 'PING',
     DIGESTS = 'DIGESTS',
     SLOT_ENTRIES = 'SLOT_ENTRIES',
-    GET_TABLE = 'GET_TABLE'
+    GET_TABLE = 'GET_TABLE',
+    REPLICA_VERSIONS = 'REPLICA_VERSIONS'
   }
 
   enum __TypeValues {
@@ -68,7 +69,8 @@ export namespace Request {
     PING = 15,
     DIGESTS = 16,
     SLOT_ENTRIES = 17,
-    GET_TABLE = 18
+    GET_TABLE = 18,
+    REPLICA_VERSIONS = 19
   }
 
   export namespace Type {

@@ -1,5 +1,6 @@
 import type { Key } from 'interface-datastore'
 import { NotFoundError } from 'interface-store'
+import { GET_MANY_CHUNK } from '../constants.js'
 import { UnavailableError } from '../errors.js'
 import { Request, Response } from '../pb/message.js'
 import { encodeRequest } from '../rpc/client.js'
@@ -31,6 +32,9 @@ const utf8 = new TextDecoder()
 /** Errors that say an owner will not take the request, as opposed to could not be reached */
 const REFUSALS = new Set(['UnauthorizedError', 'TooLargeError', 'BadRequestError', 'MovedError', 'InvalidParametersError'])
 
+/** Batches of single writes in flight at once; the writes made meanwhile wait, and go as one batch (see `flush`) */
+const MAX_WRITE_BATCHES = 4
+
 /** Times a write at `one` is made again with a newer version after an owner held a newer one */
 const MAX_REFUSALS = 3
 
@@ -42,6 +46,8 @@ export interface ReplicaOwner {
   applyRecords(records: ReplicaRecord[], options: AbortOptions & { epoch: number }): Promise<Array<ReplicaRecord | undefined>>
   /** The records of `keys` in order, undefined where none is held */
   recordsOf(keys: Key[], options: AbortOptions & { epoch: number, markDamaged?: boolean }): AsyncIterable<ReplicaRecord | undefined>
+  /** The versions held for `keys` in order, undefined where none is held; checksums unchecked */
+  versionsOf(keys: Key[], options: AbortOptions & { epoch: number }): Promise<Array<{ version: Uint8Array, tombstone: boolean } | undefined>>
   /** Every record under `prefix` in the slots this node owns in any position */
   queryRecords(prefix: string | undefined, keysOnly: boolean, options: AbortOptions & { epoch: number }): AsyncIterable<ReplicaRecord>
 }
@@ -101,9 +107,15 @@ export class Coordinator {
   /** Per consistency, the single writes waiting for the next turn of the event loop */
   private readonly waiting: Map<Consistency, QueuedWrite[]>
   private flushing?: ReturnType<typeof setImmediate>
+  /** Batches of single writes in flight (see `flush`) */
+  private batches: number
+  /** Per key written and not versioned yet, the last of this node's writes of it (see `reserve`) */
+  private readonly versioning: Map<string, Promise<void>>
 
   constructor (init: CoordinatorInit) {
     this.init = init
+    this.versioning = new Map()
+    this.batches = 0
     this.selfBytes = init.self.toMultihash().bytes
     this.writing = new Map()
     this.singles = 0
@@ -212,9 +224,20 @@ export class Coordinator {
     })
   }
 
-  /** Send the writes gathered, one batch per consistency level */
+  /**
+   * Send the writes gathered, one batch per consistency level. While
+   * `MAX_WRITE_BATCHES` batches are in flight the writes wait for one of
+   * them to end, and go in one batch then: under many writes in flight,
+   * fewer and larger requests (each a version read and a write per owner)
+   * instead of one pair of requests per handful of writes.
+   */
   private flush (): void {
     this.flushing = undefined
+
+    if (this.batches >= MAX_WRITE_BATCHES) {
+      return
+    }
+
     const batches = [...this.waiting]
     this.waiting.clear()
 
@@ -222,7 +245,22 @@ export class Coordinator {
       // an aborted write is not sent
       const ops = queued.filter(op => !op.done)
 
-      this.writeOps(ops, { consistency: level }).then(failed => {
+      if (ops.length === 0) {
+        continue
+      }
+
+      this.batches++
+      const sent = this.writeOps(ops, { consistency: level })
+
+      sent.finally(() => {
+        this.batches--
+
+        if (this.waiting.size > 0) {
+          this.flushing ??= setImmediate(() => { this.flush() })
+        }
+      }).catch(() => {})
+
+      sent.then(failed => {
         const errors = new Map(failed.map(f => [f.key.toString(), f.error]))
 
         for (const op of ops) {
@@ -261,6 +299,50 @@ export class Coordinator {
         this.init.drained?.()
       } else {
         this.writing.set(epoch, left)
+      }
+    }
+  }
+
+  /**
+   * A place in the order this node's writes of `keys` are versioned in:
+   * `after` settles once every earlier write of any of them took its
+   * versions, and `done` says this one took its own. A write whose version
+   * read ends first still waits for an earlier write of the same key, so a
+   * later write of a key wins, as in a single store.
+   */
+  private reserve (keys: string[]): { after?: Promise<unknown>, done(): void } {
+    let taken!: () => void
+    const mine = new Promise<void>(resolve => { taken = resolve })
+    const earlier = new Set<Promise<void>>()
+
+    for (const key of keys) {
+      const before = this.versioning.get(key)
+
+      if (before != null) {
+        earlier.add(before)
+      }
+
+      this.versioning.set(key, mine)
+    }
+
+    let over = false
+
+    return {
+      after: earlier.size === 0 ? undefined : Promise.all(earlier),
+      done: () => {
+        if (over) {
+          return
+        }
+
+        over = true
+
+        for (const key of keys) {
+          if (this.versioning.get(key) === mine) {
+            this.versioning.delete(key)
+          }
+        }
+
+        taken()
       }
     }
   }
@@ -315,19 +397,25 @@ export class Coordinator {
       const w = Math.max(...sets.map(set => required(set.length, level)))
       // at quorum and all: versions above every version a quorum holds (see `versionRead`)
       const linearizable = level !== 'one'
+      // taken before anything is awaited: this node's writes of a key get versions in the order they were made
+      const turn = this.reserve(items.map(op => op.key.toString()))
 
-      if (linearizable) {
-        try {
+      try {
+        if (linearizable) {
           await this.versionRead(items.map(op => op.key), options)
-        } catch (err: any) {
-          options.signal?.throwIfAborted()
-          failed.push(...items.map(op => ({ key: op.key, error: err })))
-          return
         }
+
+        await turn.after
+      } catch (err: any) {
+        turn.done()
+        options.signal?.throwIfAborted()
+        failed.push(...items.map(op => ({ key: op.key, error: err })))
+        return
       }
 
       for (let refusals = 0; pending.length > 0; refusals++) {
         const records = pending.map(op => this.record(op.key, op.value))
+        turn.done()
         const slot = keySlot(pending[0].key)
         const result = await this.replicate(sets, level, records, epoch, slot, options, linearizable)
 
@@ -937,6 +1025,11 @@ export class Coordinator {
 
     if (peer.equals(this.init.self)) {
       try {
+        if (keysOnly) {
+          const held = await this.init.owner.versionsOf(keys, { signal: options.signal, epoch })
+          return held.map((record, i) => record == null ? undefined : { key: keys[i].uint8Array(), ...record })
+        }
+
         if (keys.length === 1) {
           return [await this.init.owner.getRecord(keys[0], { signal: options.signal, epoch, markDamaged: true })]
         }
@@ -951,8 +1044,12 @@ export class Coordinator {
       }
     }
 
+    if (keysOnly) {
+      return this.versions(peer, keys, epoch, slot, options)
+    }
+
     if (keys.length === 1) {
-      const res = await this.call(peer, { type: Request.Type.REPLICA_GET, epoch, key: keys[0].uint8Array() as Uint8Array<ArrayBuffer>, keysOnly }, slot, options)
+      const res = await this.call(peer, { type: Request.Type.REPLICA_GET, epoch, key: keys[0].uint8Array() as Uint8Array<ArrayBuffer> }, slot, options)
 
       if (res.status === Response.Status.NOT_FOUND) {
         return [undefined]
@@ -969,8 +1066,7 @@ export class Coordinator {
       type: Request.Type.REPLICA_GET_MANY,
       epoch,
       clock: this.init.clock.current,
-      keys: keys.map(k => k.uint8Array() as Uint8Array<ArrayBuffer>),
-      keysOnly
+      keys: keys.map(k => k.uint8Array() as Uint8Array<ArrayBuffer>)
     }, { signal: options.signal, slot })
 
     for await (const res of frames) {
@@ -996,6 +1092,39 @@ export class Coordinator {
 
     if (out.length !== keys.length) {
       throw new UnavailableError(`Peer ${peer.toString()} answered ${out.length} of the ${keys.length} keys asked for`, { peer: peer.toString(), slot })
+    }
+
+    return out
+  }
+
+  /**
+   * The records of `keys` held by one owner, in order, without their values:
+   * REPLICA_VERSIONS of up to `GET_MANY_CHUNK` keys each, one after the other
+   */
+  private async versions (peer: PeerId, keys: Key[], epoch: number, slot: number, options: AbortOptions): Promise<Array<ReplicaRecord | undefined>> {
+    const out: Array<ReplicaRecord | undefined> = []
+
+    for (let i = 0; i < keys.length; i += GET_MANY_CHUNK) {
+      const chunk = keys.slice(i, i + GET_MANY_CHUNK)
+      const res = await this.call(peer, { type: Request.Type.REPLICA_VERSIONS, epoch, keys: chunk.map(k => k.uint8Array() as Uint8Array<ArrayBuffer>) }, slot, options)
+
+      if (res.status !== Response.Status.OK) {
+        throw errorFromResponse(res, peer.toString(), slot)
+      }
+
+      if (res.entries.length !== chunk.length) {
+        throw new UnavailableError(`Peer ${peer.toString()} answered ${res.entries.length} of the ${chunk.length} versions asked for`, { peer: peer.toString(), slot })
+      }
+
+      res.entries.forEach((entry, j) => {
+        if (entry.missing || entry.version == null) {
+          out.push(undefined)
+          return
+        }
+
+        // the newest of each key advances the clock in `versionRead`
+        out.push({ key: chunk[j].uint8Array(), version: entry.version, tombstone: entry.tombstone === true })
+      })
     }
 
     return out
@@ -1150,19 +1279,34 @@ function union (sets: Array<readonly PeerId[]>): PeerId[] {
   return [...seen.values()]
 }
 
-/** Items grouped by the slot range their key falls in: each group has one owner list */
+/**
+ * Items grouped by the owners of their key's slot: ranges with the same
+ * owners in another order (every range of a 3-node table with 3 replicas)
+ * share a group, so a batch sends one request per owner, not one per range.
+ * Each group's owner list is the first range's.
+ */
 function groupByRange<T> (ownership: Ownership, items: T[], keyOf: (item: T) => Key): Map<readonly PeerId[], { owners: readonly PeerId[], items: T[] }> {
   const table = ownership.table
-  // a range's owner list is one array object: one group per range, no peer ID compared per key
+  // a range's owner list is one array object: its group is found once per range, no peer ID compared per key
+  const byList = new Map<readonly PeerId[], { owners: readonly PeerId[], items: T[] }>()
+  const bySet = new Map<string, { owners: readonly PeerId[], items: T[] }>()
   const groups = new Map<readonly PeerId[], { owners: readonly PeerId[], items: T[] }>()
 
   for (const item of items) {
     const owners = table.owners(keySlot(keyOf(item)))
-    let group = groups.get(owners)
+    let group = byList.get(owners)
 
     if (group == null) {
-      group = { owners, items: [] }
-      groups.set(owners, group)
+      const set = owners.map(o => o.toString()).sort().join(' ')
+      group = bySet.get(set)
+
+      if (group == null) {
+        group = { owners, items: [] }
+        bySet.set(set, group)
+        groups.set(owners, group)
+      }
+
+      byList.set(owners, group)
     }
 
     group.items.push(item)

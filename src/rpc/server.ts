@@ -18,6 +18,7 @@ import { handleQuery } from './handlers/query.js'
 import { handleReplicaGetMany } from './handlers/replica-get-many.js'
 import { handleReplicaGet } from './handlers/replica-get.js'
 import { handleReplicaQuery } from './handlers/replica-query.js'
+import { handleReplicaVersions } from './handlers/replica-versions.js'
 import { handleReplicaWrite } from './handlers/replica-write.js'
 import { handleSlotEntries } from './handlers/slot-entries.js'
 import { handleTable } from './handlers/table.js'
@@ -97,6 +98,7 @@ const HANDLERS: Partial<Record<Request.Type, Handler>> = {
   [Request.Type.REPLICA_WRITE]: handleReplicaWrite,
   [Request.Type.REPLICA_GET_MANY]: handleReplicaGetMany,
   [Request.Type.REPLICA_QUERY]: handleReplicaQuery,
+  [Request.Type.REPLICA_VERSIONS]: handleReplicaVersions,
   [Request.Type.PING]: handlePing,
   [Request.Type.DIGESTS]: handleDigests,
   [Request.Type.SLOT_ENTRIES]: handleSlotEntries

@@ -203,6 +203,22 @@ describe('replica owner over the wire (N=2 of 3, LevelDB children)', () => {
     ])
     expect(plain(many[0].version)).toEqual(version(200))
 
+    // a writer's version read: one answer, in request order, no keys and no values
+    const versions = await ask1({ type: Request.Type.REPLICA_VERSIONS, keys: [gone, kept, never].map(k => k.uint8Array() as Bytes) })
+    expect(versions.status).toBe(Response.Status.OK)
+    expect(versions.entries.map(e => [e.key, e.value, e.missing, e.tombstone])).toEqual([
+      [undefined, undefined, false, true],
+      [undefined, undefined, false, false],
+      [undefined, undefined, true, undefined]
+    ])
+    expect(plain(versions.entries[0].version)).toEqual(version(200))
+    expect(plain(versions.entries[1].version)).toEqual(plain(many[1].version))
+
+    // more keys than one answer may carry: refused, nothing read
+    const tooMany = await ask1({ type: Request.Type.REPLICA_VERSIONS, keys: Array.from({ length: 1025 }, () => kept.uint8Array() as Bytes) })
+    expect(tooMany.status).toBe(Response.Status.BAD_REQUEST)
+    expect(tooMany.message).toMatch(/at most 1024 keys, got 1025/)
+
     const query = (await ask({ type: Request.Type.REPLICA_QUERY, prefix: '/tomb' })).flatMap(res => res.entries)
     expect(query.map(e => [dec.decode(e.key), e.tombstone, e.version != null]).sort()).toEqual([
       [gone.toString(), true, true],

@@ -5,8 +5,7 @@ import type { HandlerContext } from '../server.js'
 
 /**
  * The records of many keys, streamed back in request order: tombstones
- * included, `missing` where no record is held; no values with `keys_only`
- * (a writer's version read)
+ * included, `missing` where no record is held
  */
 export async function handleReplicaGetMany (ctx: HandlerContext): Promise<Partial<Response> | undefined> {
   observeCaller(ctx)
@@ -14,10 +13,10 @@ export async function handleReplicaGetMany (ctx: HandlerContext): Promise<Partia
   // every key is checked before any record is read
   const records = owner.recordsOf(req.keys.map(bytes => owner.decodeKey(bytes)), { signal: ctx.signal, epoch: req.epoch })
 
-  return streamEntries(ctx, entriesOf(req.keys, records, req.keysOnly))
+  return streamEntries(ctx, entriesOf(req.keys, records))
 }
 
-async function * entriesOf (keys: Uint8Array[], records: AsyncIterable<VersionedRecord | undefined>, keysOnly: boolean): AsyncGenerator<Entry> {
+async function * entriesOf (keys: Uint8Array[], records: AsyncIterable<VersionedRecord | undefined>): AsyncGenerator<Entry> {
   let i = 0
 
   for await (const record of records) {
@@ -25,7 +24,7 @@ async function * entriesOf (keys: Uint8Array[], records: AsyncIterable<Versioned
 
     yield record == null
       ? { key, missing: true }
-      : recordEntry(keysOnly ? { ...record, value: undefined } : record, key)
+      : recordEntry(record, key)
   }
 }
 

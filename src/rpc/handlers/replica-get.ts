@@ -2,10 +2,7 @@ import { Response } from '../../pb/message.js'
 import { observeCaller, recordMessage } from './context.js'
 import type { HandlerContext } from '../server.js'
 
-/**
- * The versioned record of a key (a tombstone included), or NOT_FOUND when
- * none is held; without its value with `keys_only` (a writer's version read)
- */
+/** The versioned record of a key (a tombstone included), or NOT_FOUND when none is held */
 export async function handleReplicaGet (ctx: HandlerContext): Promise<Partial<Response>> {
   const clock = observeCaller(ctx)
   const key = ctx.owner.decodeKey(ctx.req.key)
@@ -15,5 +12,5 @@ export async function handleReplicaGet (ctx: HandlerContext): Promise<Partial<Re
     return { status: Response.Status.NOT_FOUND, clock, done: true }
   }
 
-  return { record: recordMessage(ctx.req.keysOnly ? { ...record, value: undefined } : record), clock }
+  return { record: recordMessage(record), clock }
 }
