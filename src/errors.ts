@@ -209,7 +209,9 @@ export type InvalidPlanReason =
   /** The node to remove or reweigh owns no slots */
   'unknown-node' |
   /** The node to add already owns slots */
-  'already-member'
+  'already-member' |
+  /** A node declared dead owns slots that would keep fewer old owners than a quorum */
+  'too-few-copies'
 
 /**
  * A membership change (add, remove, rebalance) cannot be planned as asked.

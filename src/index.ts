@@ -68,7 +68,7 @@ export type { ClusterStatus, LayoutStatus, PeerStatus } from './datastore/cluste
 export type { Trackers } from './membership/layout.js'
 export { RESERVED_NAMESPACE } from './owner/keys.js'
 export { planTable, planAddNode, planRemoveNode, planRebalance, currentWeights } from './membership/planner.js'
-export type { PlanMember, PlanTarget, PlanOptions, TablePlan, NodePlan, ReplicaMove } from './membership/planner.js'
+export type { PlanMember, PlanTarget, PlanOptions, RemoveOptions, TablePlan, NodePlan, ReplicaMove } from './membership/planner.js'
 export {
   ClusterError, ClusterAggregateError, PartialWriteError, InvalidParametersError, InvalidSlotTableError, NotStartedError, UnavailableError,
   UnauthorizedError, TooLargeError, BadRequestError, MovedError, InternalError, ProtocolError, NotFoundError,

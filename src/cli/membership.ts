@@ -136,7 +136,9 @@ export async function runChange (args: Args, io: CliIO, change: TableChange): Pr
 
     const table = newest.table
     const plan = change.plan(table, replicas, client.store.slots)
-    const views = await look(client, peersOf(table, plan?.table, change.newcomer?.id), timeout)
+    // a node declared dead is not asked anything: it would only cost a dial timeout each time
+    const alive = (id: PeerId): boolean => !(plan?.table.dead.some(dead => dead.equals(id)) ?? false)
+    const views = await look(client, peersOf(table, plan?.table, change.newcomer?.id).filter(alive), timeout)
 
     if (plan == null) {
       return resume(io, client, change, table, newest.signed, views, { adminKey, json, dryRun, timeout })
@@ -145,7 +147,8 @@ export async function runChange (args: Args, io: CliIO, change: TableChange): Pr
     // a node being added may be on any older table: it is brought onto this one below
     const moving = [...views.values()].filter(view => table.hasPeer(view.id) && view.health != null && !settled(view.health, table.epoch))
 
-    if (moving.length > 0) {
+    // a table declaring a node dead may follow a move that node holds up: the move in progress ends without it, then this one begins
+    if (moving.length > 0 && plan.table.dead.length === 0) {
       throw new CliError(`the move to slot table epoch ${table.epoch} is not finished (${moving.map(view => `${short(view.id)}: ${describeState(view.health, table.epoch)}`).join('; ')}): run \`${PROGRAM} rebalance --config ${file} --admin-key FILE\` to watch it to its end, then ${command} again`)
     }
 
@@ -181,8 +184,8 @@ export async function runChange (args: Args, io: CliIO, change: TableChange): Pr
 
     const signed = await signTable(plan.table, adminKey as PrivateKey)
     await write(io.stderr, `signed slot table epoch ${signed.table.epoch} (hash ${signed.hash.slice(0, 16)}…)\n`)
-    await handOver(io, client, signed, [...table.peers.map(peer => peer.id), ...plan.table.peers.map(peer => peer.id)], timeout, true)
-    return watch(io, client, change, signed, plan.table.peers.map(peer => peer.id), peersOf(table, plan.table), estimate.total, timeout)
+    await handOver(io, client, signed, [...table.peers.map(peer => peer.id), ...plan.table.peers.map(peer => peer.id)].filter(alive), timeout, true)
+    return watch(io, client, change, signed, plan.table.peers.map(peer => peer.id), peersOf(table, plan.table).filter(alive), estimate.total, timeout)
   })
 }
 
@@ -570,7 +573,7 @@ function renderPlan (command: string, plan: TablePlan, estimate: Estimate): stri
     rows.push([
       `${i + 1}`,
       node.id.toString(),
-      node.change,
+      plan.table.dead.some(dead => dead.equals(node.id)) ? 'leaving (dead)' : node.change,
       node.change === 'leaving' ? '-' : `${Math.round(node.weight * 100) / 100}`,
       `${node.before} -> ${node.after}`,
       `${node.gained}`,
@@ -607,6 +610,7 @@ function planJSON (plan: TablePlan, estimate: Estimate, views: Map<string, NodeV
     plan: plan.nodes.map(node => ({
       peerId: node.id.toString(),
       change: node.change,
+      ...(plan.table.dead.some(dead => dead.equals(node.id)) ? { dead: true } : {}),
       weight: node.weight,
       before: node.before,
       after: node.after,

@@ -468,6 +468,13 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       if (this.pending == null || next.epoch > this.pending.epoch) {
         this.pending = { epoch: next.epoch, table: signed ?? next }
         this.log('slot table epoch %d is kept until the move to epoch %d is over', next.epoch, this.table.epoch)
+
+        // members it declares dead are not waited for by this move either
+        if (next.dead.length > 0) {
+          this.layout.declareDead(next.dead)
+          this.log('slot table epoch %d declares %s dead: the move to epoch %d goes on without them', next.epoch, next.dead.map(p => p.toString()).join(', '), this.table.epoch)
+          this.migration.check()
+        }
       }
 
       return false
@@ -565,6 +572,7 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
 
     const pending = this.pending
     this.pending = undefined
+    this.layout.declareDead([])
 
     if (pending != null) {
       try {

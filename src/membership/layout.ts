@@ -44,6 +44,13 @@ export class Layout {
   private readonly peers: Map<string, Uint8Array<ArrayBuffer>>
   /** Per slot, 1 when its owner sets differ between the two tables (computed per transition) */
   private changed?: Uint8Array
+  /**
+   * Members a newer signed table (kept until this transition is over)
+   * declares dead: this transition does not wait for them either, or a
+   * member that died during a move would hold it, and the table removing
+   * it, up for good
+   */
+  private dead: Set<string>
 
   constructor (current: Ownership, self: PeerId) {
     this.current = current
@@ -51,6 +58,12 @@ export class Layout {
     this.known = new Map()
     this.peers = new Map()
     this.own = { ack: current.table.epoch, sync: current.table.epoch, syncAck: current.table.epoch }
+    this.dead = new Set()
+  }
+
+  /** The members a newer signed table declares dead (see `SlotTable.dead`), while it waits for this transition to end */
+  declareDead (peers: readonly PeerId[]): void {
+    this.dead = new Set(peers.map(p => p.toString()))
   }
 
   /** Two tables are in force */
@@ -202,10 +215,15 @@ export class Layout {
     return { ...(this.known.get(id) ?? { ack: 0, sync: 0, syncAck: 0 }) }
   }
 
-  /** Every member of the tables in force reports at least the current epoch in the tracker `pick` reads */
+  /**
+   * Every member of the tables in force reports at least the current epoch
+   * in the tracker `pick` reads, but those the new table declares dead
+   * (`SlotTable.dead`): the move does not wait for them
+   */
   every (pick: (t: Trackers) => number): boolean {
     const epoch = this.current.table.epoch
-    return this.members().every(peer => pick(this.trackersOf(peer)) >= epoch)
+    const dead = this.current.table.dead
+    return this.members().every(peer => dead.some(d => d.equals(peer)) || this.dead.has(peer.toString()) || pick(this.trackersOf(peer)) >= epoch)
   }
 
   /** Learn trackers from a member's message (each only grows); this node's own are never taken from others */

@@ -134,13 +134,13 @@ const NONE = -1
  * @throws {InvalidPlanError} if the target is invalid: no members, a member listed twice, an invalid peer ID, a weight that is not a finite number > 0, a replication factor that is not an integer from 1 to the number of members
  * @throws {InvalidSlotTableError} if a new member's address is invalid
  */
-export function planTable (current: SlotTable, target: PlanTarget): TablePlan {
+export function planTable (current: SlotTable, target: PlanTarget, dead: PeerId[] = []): TablePlan {
   if (!(current instanceof SlotTable)) {
     throw new InvalidPlanError('bad-target', 'the current table must be a SlotTable')
   }
 
   const { members, replicas } = checkTarget(current, target)
-  return new Planner(current, members, replicas).plan()
+  return new Planner(current, members, replicas, dead).plan()
 }
 
 /**
@@ -163,12 +163,26 @@ export function planAddNode (current: SlotTable, node: PlanMember, options: Plan
 }
 
 /**
+ * Options of {@link planRemoveNode}
+ */
+export interface RemoveOptions extends PlanOptions {
+  /**
+   * The node is dead for good (a lost disk, a machine gone): the next table
+   * declares it dead (`SlotTable.dead`), so the move does not wait for it,
+   * and its slots are copied from their other old owners. Refused when a
+   * slot it owns would be left with fewer old owners than a quorum, the
+   * copies a write acknowledged before could be on.
+   */
+  dead?: boolean
+}
+
+/**
  * The plan that removes one node: only its replicas move, to the others in
  * proportion to their current shares.
  *
- * @throws {InvalidPlanError} if the node owns no slots in the table, it is the last owner, fewer members than the replication factor would remain, or as {@link planTable}
+ * @throws {InvalidPlanError} if the node owns no slots in the table, it is the last owner, fewer members than the replication factor would remain, with `dead` when a slot of it would keep fewer than a quorum of its old owners, or as {@link planTable}
  */
-export function planRemoveNode (current: SlotTable, id: PeerId | string, options: PlanOptions = {}): TablePlan {
+export function planRemoveNode (current: SlotTable, id: PeerId | string, options: RemoveOptions = {}): TablePlan {
   const peer = parseId(id, 'the node to remove')
   const key = peer.toString()
   const members = currentMembers(current)
@@ -187,7 +201,17 @@ export function planRemoveNode (current: SlotTable, id: PeerId | string, options
     throw new InvalidPlanError('too-few-nodes', `removing ${key} would leave ${members.length - 1} node${members.length - 1 === 1 ? '' : 's'} for ${replicas} replicas per slot; lower the replication factor too (to ${members.length - 1} at most)`)
   }
 
-  return planTable(current, { members: members.filter(member => member.id.toString() !== key), replicas })
+  if (options.dead === true) {
+    for (const range of current.ranges) {
+      const left = range.owners.filter(owner => !owner.equals(peer)).length
+
+      if (left < range.owners.length && left < Math.floor(range.owners.length / 2) + 1) {
+        throw new InvalidPlanError('too-few-copies', `slots ${range.start}-${range.end} have ${range.owners.length} owner${range.owners.length === 1 ? '' : 's'}; without ${key} ${left === 0 ? 'none is' : `only ${left} is`} left, fewer than the quorum of ${Math.floor(range.owners.length / 2) + 1} old owners a move copies each slot from. Bring ${key} back (with its store) and remove it alive, or raise the replicas first`)
+      }
+    }
+  }
+
+  return planTable(current, { members: members.filter(member => member.id.toString() !== key), replicas }, options.dead === true ? [peer] : [])
 }
 
 /**
@@ -345,6 +369,8 @@ interface SlotClass {
  */
 class Planner {
   readonly #current: SlotTable
+  /** Leaving members declared dead (see `SlotTable.dead`) */
+  readonly #dead: PeerId[]
   readonly #members: Member[]
   readonly #replicas: number
   readonly #ids: PeerId[]
@@ -355,8 +381,9 @@ class Planner {
   readonly #counts: number[]
   readonly #targets: number[]
 
-  constructor (current: SlotTable, members: Member[], replicas: number) {
+  constructor (current: SlotTable, members: Member[], replicas: number, dead: PeerId[] = []) {
     this.#current = current
+    this.#dead = dead
     this.#members = members
     this.#replicas = replicas
     this.#ids = members.map(member => member.id)
@@ -419,7 +446,8 @@ class Planner {
       // a client that joins as a member is a client no more
       clients: this.#current.clients
         .filter(client => !this.#members.some(member => member.id.equals(client.id)))
-        .map(client => ({ id: client.id, readOnly: client.readOnly }))
+        .map(client => ({ id: client.id, readOnly: client.readOnly })),
+      dead: this.#dead
     })
 
     return this.#describe(table, minimum)

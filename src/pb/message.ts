@@ -666,6 +666,12 @@ export namespace Request {
     index: number
   }
 
+  export interface RequestTableDeadFieldEvent {
+    field: '$.table.dead[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export interface RequestRecordsKeyFieldEvent {
     field: '$.records[].key'
     value: Uint8Array<ArrayBuffer>
@@ -757,7 +763,7 @@ export namespace Request {
     return decodeMessage(buf, Request.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Generator<RequestIdFieldEvent | RequestTypeFieldEvent | RequestEpochFieldEvent | RequestKeyFieldEvent | RequestValueFieldEvent | RequestPutsKeyFieldEvent | RequestPutsValueFieldEvent | RequestPutsMissingFieldEvent | RequestPutsVersionFieldEvent | RequestPutsTombstoneFieldEvent | RequestKeysFieldEvent | RequestPrefixFieldEvent | RequestKeysOnlyFieldEvent | RequestCreditFieldEvent | RequestTableEpochFieldEvent | RequestTableRangesStartFieldEvent | RequestTableRangesEndFieldEvent | RequestTableRangesOwnersFieldEvent | RequestTablePeersIdFieldEvent | RequestTablePeersAddrsFieldEvent | RequestTableClientsIdFieldEvent | RequestTableClientsReadOnlyFieldEvent | RequestRecordsKeyFieldEvent | RequestRecordsValueFieldEvent | RequestRecordsVersionFieldEvent | RequestRecordsTombstoneFieldEvent | RequestClockFieldEvent | RequestSlotStartFieldEvent | RequestSlotEndFieldEvent | RequestSlotGroupFieldEvent | RequestSignedTableFieldEvent | RequestSlotSetFieldEvent | RequestWithValuesFieldEvent | RequestTrackersPeerFieldEvent | RequestTrackersAckFieldEvent | RequestTrackersSyncFieldEvent | RequestTrackersSyncAckFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Generator<RequestIdFieldEvent | RequestTypeFieldEvent | RequestEpochFieldEvent | RequestKeyFieldEvent | RequestValueFieldEvent | RequestPutsKeyFieldEvent | RequestPutsValueFieldEvent | RequestPutsMissingFieldEvent | RequestPutsVersionFieldEvent | RequestPutsTombstoneFieldEvent | RequestKeysFieldEvent | RequestPrefixFieldEvent | RequestKeysOnlyFieldEvent | RequestCreditFieldEvent | RequestTableEpochFieldEvent | RequestTableRangesStartFieldEvent | RequestTableRangesEndFieldEvent | RequestTableRangesOwnersFieldEvent | RequestTablePeersIdFieldEvent | RequestTablePeersAddrsFieldEvent | RequestTableClientsIdFieldEvent | RequestTableClientsReadOnlyFieldEvent | RequestTableDeadFieldEvent | RequestRecordsKeyFieldEvent | RequestRecordsValueFieldEvent | RequestRecordsVersionFieldEvent | RequestRecordsTombstoneFieldEvent | RequestClockFieldEvent | RequestSlotStartFieldEvent | RequestSlotEndFieldEvent | RequestSlotGroupFieldEvent | RequestSignedTableFieldEvent | RequestSlotSetFieldEvent | RequestWithValuesFieldEvent | RequestTrackersPeerFieldEvent | RequestTrackersAckFieldEvent | RequestTrackersSyncFieldEvent | RequestTrackersSyncAckFieldEvent> {
     return streamMessage(buf, Request.codec(), opts)
   }
 }
@@ -1781,6 +1787,12 @@ export namespace Response {
     index: number
   }
 
+  export interface ResponseTableDeadFieldEvent {
+    field: '$.table.dead[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export interface ResponseRecordKeyFieldEvent {
     field: '$.record.key'
     value: Uint8Array<ArrayBuffer>
@@ -1872,7 +1884,7 @@ export namespace Response {
     return decodeMessage(buf, Response.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Response>): Generator<ResponseIdFieldEvent | ResponseStatusFieldEvent | ResponseEpochFieldEvent | ResponseMessageFieldEvent | ResponseValueFieldEvent | ResponseExistsFieldEvent | ResponseEntriesKeyFieldEvent | ResponseEntriesValueFieldEvent | ResponseEntriesMissingFieldEvent | ResponseEntriesVersionFieldEvent | ResponseEntriesTombstoneFieldEvent | ResponseDoneFieldEvent | ResponseTableEpochFieldEvent | ResponseTableRangesStartFieldEvent | ResponseTableRangesEndFieldEvent | ResponseTableRangesOwnersFieldEvent | ResponseTablePeersIdFieldEvent | ResponseTablePeersAddrsFieldEvent | ResponseTableClientsIdFieldEvent | ResponseTableClientsReadOnlyFieldEvent | ResponseRecordKeyFieldEvent | ResponseRecordValueFieldEvent | ResponseRecordVersionFieldEvent | ResponseRecordTombstoneFieldEvent | ResponseRecordsKeyFieldEvent | ResponseRecordsValueFieldEvent | ResponseRecordsVersionFieldEvent | ResponseRecordsTombstoneFieldEvent | ResponseClockFieldEvent | ResponseDigestsFieldEvent | ResponseSignedTableFieldEvent | ResponseTrackersPeerFieldEvent | ResponseTrackersAckFieldEvent | ResponseTrackersSyncFieldEvent | ResponseTrackersSyncAckFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Response>): Generator<ResponseIdFieldEvent | ResponseStatusFieldEvent | ResponseEpochFieldEvent | ResponseMessageFieldEvent | ResponseValueFieldEvent | ResponseExistsFieldEvent | ResponseEntriesKeyFieldEvent | ResponseEntriesValueFieldEvent | ResponseEntriesMissingFieldEvent | ResponseEntriesVersionFieldEvent | ResponseEntriesTombstoneFieldEvent | ResponseDoneFieldEvent | ResponseTableEpochFieldEvent | ResponseTableRangesStartFieldEvent | ResponseTableRangesEndFieldEvent | ResponseTableRangesOwnersFieldEvent | ResponseTablePeersIdFieldEvent | ResponseTablePeersAddrsFieldEvent | ResponseTableClientsIdFieldEvent | ResponseTableClientsReadOnlyFieldEvent | ResponseTableDeadFieldEvent | ResponseRecordKeyFieldEvent | ResponseRecordValueFieldEvent | ResponseRecordVersionFieldEvent | ResponseRecordTombstoneFieldEvent | ResponseRecordsKeyFieldEvent | ResponseRecordsValueFieldEvent | ResponseRecordsVersionFieldEvent | ResponseRecordsTombstoneFieldEvent | ResponseClockFieldEvent | ResponseDigestsFieldEvent | ResponseSignedTableFieldEvent | ResponseTrackersPeerFieldEvent | ResponseTrackersAckFieldEvent | ResponseTrackersSyncFieldEvent | ResponseTrackersSyncAckFieldEvent> {
     return streamMessage(buf, Response.codec(), opts)
   }
 }
@@ -1882,6 +1894,7 @@ export interface SlotTable {
   ranges: SlotRange[]
   peers: SlotPeer[]
   clients: SlotClient[]
+  dead: Uint8Array<ArrayBuffer>[]
 }
 
 export namespace SlotTable {
@@ -1920,6 +1933,13 @@ export namespace SlotTable {
           }
         }
 
+        if (obj.dead != null && obj.dead.length > 0) {
+          for (const value of obj.dead) {
+            w.uint32(42)
+            w.bytes(value)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -1928,7 +1948,8 @@ export namespace SlotTable {
           epoch: 0,
           ranges: [],
           peers: [],
-          clients: []
+          clients: [],
+          dead: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -1971,6 +1992,14 @@ export namespace SlotTable {
               }))
               break
             }
+            case 5: {
+              if (opts.limits?.dead != null && obj.dead.length === opts.limits.dead) {
+                throw new MaxLengthError('Decode error - repeated field "dead" had too many elements')
+              }
+
+              obj.dead.push(reader.bytes())
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1983,7 +2012,8 @@ export namespace SlotTable {
         const obj = {
           ranges: 0,
           peers: 0,
-          clients: 0
+          clients: 0,
+          dead: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -2053,6 +2083,21 @@ export namespace SlotTable {
 
               break
             }
+            case 5: {
+              if (opts.limits?.dead != null && obj.dead === opts.limits.dead) {
+                throw new MaxLengthError('Streaming decode error - repeated field "dead" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.dead[]`,
+                index: obj.dead,
+                value: reader.bytes()
+              }
+
+              obj.dead++
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -2112,6 +2157,12 @@ export namespace SlotTable {
     index: number
   }
 
+  export interface SlotTableDeadFieldEvent {
+    field: '$.dead[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export function encode (obj: Partial<SlotTable>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, SlotTable.codec())
   }
@@ -2120,7 +2171,7 @@ export namespace SlotTable {
     return decodeMessage(buf, SlotTable.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SlotTable>): Generator<SlotTableEpochFieldEvent | SlotTableRangesStartFieldEvent | SlotTableRangesEndFieldEvent | SlotTableRangesOwnersFieldEvent | SlotTablePeersIdFieldEvent | SlotTablePeersAddrsFieldEvent | SlotTableClientsIdFieldEvent | SlotTableClientsReadOnlyFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SlotTable>): Generator<SlotTableEpochFieldEvent | SlotTableRangesStartFieldEvent | SlotTableRangesEndFieldEvent | SlotTableRangesOwnersFieldEvent | SlotTablePeersIdFieldEvent | SlotTablePeersAddrsFieldEvent | SlotTableClientsIdFieldEvent | SlotTableClientsReadOnlyFieldEvent | SlotTableDeadFieldEvent> {
     return streamMessage(buf, SlotTable.codec(), opts)
   }
 }

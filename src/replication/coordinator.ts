@@ -388,6 +388,8 @@ export class Coordinator {
     const failed: Array<{ key: Key, error: Error }> = []
     let moved: MovedAnswer | undefined
     const retry: Array<{ key: Key, value?: Uint8Array }> = []
+    // routed by a table this node has replaced since: routed again by the new one
+    const stale: Array<{ key: Key, value?: Uint8Array }> = []
 
     const parts = groups.flatMap(({ sets, items }) => this.splitBySize(items).map(part => ({ sets, items: part })))
 
@@ -410,6 +412,13 @@ export class Coordinator {
         turn.done()
         options.signal?.throwIfAborted()
         failed.push(...items.map(op => ({ key: op.key, error: err })))
+        return
+      }
+
+      // this node moved to a newer table meanwhile: its owners (this node's own share too) refuse the old epoch
+      if (this.ownership().table.epoch !== epoch) {
+        turn.done()
+        stale.push(...items)
         return
       }
 
@@ -446,6 +455,10 @@ export class Coordinator {
         pending = again
       }
     }))
+
+    if (stale.length > 0) {
+      failed.push(...await this.writeAttempt(stale, options, attempt))
+    }
 
     if (moved != null) {
       try {

@@ -25,7 +25,8 @@ export function tableToMessage (table: SlotTable): SlotTableMessage {
     clients: table.clients.map(c => ({
       id: c.id.toMultihash().bytes,
       readOnly: c.readOnly
-    }))
+    })),
+    dead: table.dead.map(d => d.toMultihash().bytes)
   }
 }
 
@@ -66,9 +67,11 @@ export function tableFromMessage (msg: SlotTableMessage): SlotTable {
   const clients = msg.clients.map((c, i) => ({ id: peerId(c.id, `clients[${i}].id`), readOnly: c.readOnly }))
     .filter((c): c is { id: PeerId, readOnly: boolean } => c.id != null)
 
+  const dead = msg.dead.map((d, i) => peerId(d, `dead[${i}]`)).filter(p => p != null)
+
   if (problems.length > 0) {
     throw new InvalidSlotTableError(problems)
   }
 
-  return SlotTable.fromRanges({ epoch: msg.epoch, ranges, peers, clients })
+  return SlotTable.fromRanges({ epoch: msg.epoch, ranges, peers, clients, dead })
 }

@@ -93,6 +93,11 @@ export interface SlotTableInit {
    * {@link SlotTable.clients}), default none
    */
   clients?: SlotClientInit[]
+  /**
+   * Former members declared dead for the move into this table (see
+   * {@link SlotTable.dead}), default none
+   */
+  dead?: Array<PeerId | string>
 }
 
 /**
@@ -121,6 +126,8 @@ export interface SlotTableJSON {
   peers: Array<{ id: string, addrs: string[] }>
   /** Optional: absent means no clients */
   clients?: Array<{ id: string, readOnly: boolean }>
+  /** Optional: absent means none declared dead */
+  dead?: string[]
 }
 
 /** What the table keeps per peer, so peer questions are one map lookup */
@@ -170,6 +177,16 @@ export class SlotTable {
    * access everywhere at once.
    */
   readonly clients: readonly SlotClient[]
+  /**
+   * Former members (members of the table before this one) that the operator
+   * declared dead for the move into this table: the move goes on without
+   * them, as if each had reported every step (a node that lost its disk, or
+   * will never come back). Never members or clients of this table. Their
+   * records are copied from the other old owners, so a table is only made
+   * with them when every slot keeps a quorum of old owners alive (see
+   * `planRemoveNode`).
+   */
+  readonly dead: readonly PeerId[]
 
   /** slot -> index into `ranges`; 16384 ranges at most, so 16 bits suffice */
   readonly #index: Uint16Array
@@ -183,11 +200,12 @@ export class SlotTable {
   /**
    * Takes already validated, frozen parts: use the static constructors
    */
-  private constructor (epoch: number, ranges: readonly SlotRange[], peers: readonly SlotPeer[], clients: readonly SlotClient[], from?: SlotTable) {
+  private constructor (epoch: number, ranges: readonly SlotRange[], peers: readonly SlotPeer[], clients: readonly SlotClient[], dead: readonly PeerId[], from?: SlotTable) {
     this.epoch = epoch
     this.ranges = ranges
     this.peers = peers
     this.clients = clients
+    this.dead = dead
 
     if (from != null) {
       // same ranges and peers: share what was derived from them
@@ -446,7 +464,7 @@ export class SlotTable {
       throw new InvalidParametersError(`epoch must be a non-negative integer, got ${show(epoch)}`)
     }
 
-    return new SlotTable(epoch + 0, this.ranges, this.peers, this.clients, this)
+    return new SlotTable(epoch + 0, this.ranges, this.peers, this.clients, this.dead, this)
   }
 
   /**
@@ -465,8 +483,16 @@ export class SlotTable {
 
     if (!(other instanceof SlotTable) || other.epoch !== this.epoch ||
       other.ranges.length !== this.ranges.length || other.peers.length !== this.peers.length ||
-      other.clients.length !== this.clients.length) {
+      other.clients.length !== this.clients.length || other.dead.length !== this.dead.length) {
       return false
+    }
+
+    if (this.dead.length > 0) {
+      const theirs = new Set(other.dead.map(d => d.toString()))
+
+      if (this.dead.some(d => !theirs.has(d.toString()))) {
+        return false
+      }
     }
 
     // clients are few and unique: a map of theirs, then one inclusion is set equality
@@ -518,12 +544,13 @@ export class SlotTable {
         addrs: peer.addrs.map(addr => addr.toString())
       })),
       // absent when empty: the JSON of a table without clients is as it always was
-      ...(this.clients.length > 0 ? { clients: this.clients.map(c => ({ id: c.id.toString(), readOnly: c.readOnly })) } : {})
+      ...(this.clients.length > 0 ? { clients: this.clients.map(c => ({ id: c.id.toString(), readOnly: c.readOnly })) } : {}),
+      ...(this.dead.length > 0 ? { dead: this.dead.map(d => d.toString()) } : {})
     }
   }
 
   static #fromParts (parts: Parts): SlotTable {
-    return new SlotTable(parts.epoch, parts.ranges, parts.peers, parts.clients)
+    return new SlotTable(parts.epoch, parts.ranges, parts.peers, parts.clients, parts.dead)
   }
 
   #rangeIndex (slot: number): number {
@@ -567,6 +594,7 @@ interface Parts {
   ranges: readonly SlotRange[]
   peers: readonly SlotPeer[]
   clients: readonly SlotClient[]
+  dead: readonly PeerId[]
 }
 
 /**
@@ -719,6 +747,7 @@ function validate (input: unknown, derived: boolean): Parts {
   }
 
   const clients = checkClients(input.clients, peerIndex, problems)
+  const dead = checkDead(input.dead, peerIndex, clients, problems)
 
   if (problems.length > 0) {
     throw new InvalidSlotTableError(problems)
@@ -730,8 +759,54 @@ function validate (input: unknown, derived: boolean): Parts {
     epoch: (input.epoch as number) + 0, // no -0
     ranges: Object.freeze(ranges),
     peers: Object.freeze(peers),
-    clients: Object.freeze(clients)
+    clients: Object.freeze(clients),
+    dead: Object.freeze(dead)
   }
+}
+
+/**
+ * @returns the peers declared dead, after reporting every invalid or
+ * repeated one, and those that are members or clients of the table
+ */
+function checkDead (value: unknown, members: Map<string, { index: number }>, clients: readonly SlotClient[], problems: string[]): PeerId[] {
+  const dead: PeerId[] = []
+
+  if (value === undefined) {
+    return dead
+  }
+
+  if (!Array.isArray(value)) {
+    problems.push(`dead must be an array of peer IDs, got ${show(value)}`)
+    return dead
+  }
+
+  const seen = new Map<string, number>()
+
+  value.forEach((entry: unknown, i: number) => {
+    const where = `dead[${i}]`
+    const id = checkPeerId(entry, where, problems)
+
+    if (id == null) {
+      return
+    }
+
+    const key = id.toString()
+    const member = members.get(key)
+    const already = seen.get(key)
+
+    if (member != null) {
+      problems.push(`${where} is peer ${key}, a member (peers[${member.index}]): only a former member can be declared dead`)
+    } else if (clients.some(c => c.id.equals(id))) {
+      problems.push(`${where} is peer ${key}, a client of the table: only a former member can be declared dead`)
+    } else if (already != null) {
+      problems.push(`${where} duplicates ${key} (already dead[${already}])`)
+    } else {
+      seen.set(key, i)
+      dead.push(id)
+    }
+  })
+
+  return dead
 }
 
 /**

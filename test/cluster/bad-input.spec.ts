@@ -144,12 +144,12 @@ describe('bad input from a peer', () => {
   })
 
   it('refuses slot tables from clients and members alike: this node has no admin key, so its table is fixed', async () => {
-    const fromClient = await ask(await raw(), { id: 10, type: Request.Type.TABLE, epoch: 99, table: { epoch: 99, ranges: [], peers: [], clients: [] } })
+    const fromClient = await ask(await raw(), { id: 10, type: Request.Type.TABLE, epoch: 99, table: { epoch: 99, ranges: [], peers: [], clients: [], dead: [] } })
     expect(fromClient.status).toBe(Response.Status.UNAUTHORIZED)
     expect(fromClient.message).toMatch(/no admin key/)
 
     const member = await raw(cluster.nodes[1].libp2p)
-    const invalid = await ask(member, { id: 11, type: Request.Type.TABLE, epoch: 99, table: { epoch: 99, ranges: [{ start: 0, end: 10, owners: [] }], peers: [], clients: [] } })
+    const invalid = await ask(member, { id: 11, type: Request.Type.TABLE, epoch: 99, table: { epoch: 99, ranges: [{ start: 0, end: 10, owners: [] }], peers: [], clients: [], dead: [] } })
     expect(invalid.status).toBe(Response.Status.UNAUTHORIZED)
     expect(invalid.message).toMatch(/no admin key/)
     const garbage = await ask(member, { id: 12, type: Request.Type.TABLE, epoch: 99, signedTable: new Uint8Array([1, 2, 3]) })

@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { noise } from '@libp2p/noise'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
@@ -20,7 +21,7 @@ import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { afterEach, describe, expect, it } from 'vitest'
 import { StoreHealth, askHealth, serveHealth, unserveHealth } from '../../src/cli/health.js'
-import { ClusterDatastore, SlotTable, keySlot, signTable } from '../../src/index.js'
+import { ClusterDatastore, SlotTable, keySlot, planRemoveNode, signTable } from '../../src/index.js'
 import { RESERVED_NAMESPACE } from '../../src/owner/keys.js'
 import { checkHistory } from '../utils/history/checker.js'
 import { HistoryRecorder } from '../utils/history/recorder.js'
@@ -439,6 +440,77 @@ describe('moving data between slot tables while clients read and write (R=3, quo
     }))
     await checkPlacement(nodes, t2, nodes[0].store)
   }, 120_000)
+
+  /** Stop a node for good: no store left to come back with */
+  async function kill (node: Node): Promise<void> {
+    await node.store.stop()
+    await node.libp2p.stop()
+  }
+
+  it('removes a node that is dead for good: the table declares it dead and the move goes on without it', async () => {
+    const { nodes, clients, admin, t1 } = await setup(4, (all, c) => even(1, all, 3, c))
+    const live = nodes.slice(0, 3)
+    const recorder = new HistoryRecorder()
+    await preload(recorder, clients[0])
+    await kill(nodes[3])
+
+    // planned from the table in force, with the dead node's slots copied from their other owners
+    const t2 = planRemoveNode(t1.table, nodes[3].libp2p.peerId, { dead: true }).table
+    expect(t2.dead.map(String)).toEqual([nodes[3].libp2p.peerId.toString()])
+    expect(t2.hasPeer(nodes[3].libp2p.peerId)).toBe(false)
+
+    await underLoad(recorder, [...clients, live[0]], async () => { await move(recorder, live, t2, clients[1], admin) })
+
+    await checkPlacement(live, t2, clients[1].store)
+  }, 120_000)
+
+  it('a member that died during a move: a newer table declaring it dead lets that move end, then removes it', async () => {
+    const { nodes, clients, libp2p, clientIds, admin } = await setup(4, (all, c) => even(1, all, 3, c))
+    const live = nodes.slice(0, 3)
+    const recorder = new HistoryRecorder()
+
+    await underLoad(recorder, [...clients, live[0]], async () => {
+      // a weight change begins, and node 3 dies before it can report anything
+      await kill(nodes[3])
+      const t2 = weighted(2, libp2p, [2, 1, 1, 1], 3, clientIds)
+      const s2 = await signTable(t2, admin)
+
+      for (const node of live) {
+        expect(node.store.updateSlotTable(s2)).toBe(true)
+      }
+
+      // every member must report each step: without node 3 the move cannot end
+      await sleep(2000)
+      expect(live.map(n => n.store.status().layout.epochs)).toEqual(live.map(() => [1, 2]))
+
+      // the table removing node 3 is kept until the move to epoch 2 is over, and declares it dead
+      const t3 = planRemoveNode(t2, nodes[3].libp2p.peerId, { dead: true }).table
+      const s3 = await signTable(t3, admin)
+
+      for (const node of live) {
+        expect(node.store.updateSlotTable(s3)).toBe(false)
+      }
+
+      await waitFor('every live member to finish both moves', () => live.every(n => {
+        const { layout } = n.store.status()
+        return layout.done && layout.epochs[0] === 3
+      }))
+      await probe(recorder, clients[1])
+    })
+
+    await checkPlacement(live, live[0].store.slots, clients[1].store)
+  }, 120_000)
+
+  it('refuses to declare a node dead when a slot would keep fewer old owners than a quorum', async () => {
+    const peers = await Promise.all(Array.from({ length: 3 }, async () => generateKeyPair('Ed25519')))
+    const ids = peers.map(k => peerIdFromPrivateKey(k))
+    const two = SlotTable.even(ids.map(id => ({ id, addrs: ['/ip4/127.0.0.1/tcp/1'] })), { epoch: 1, replicas: 2 })
+
+    // 2 owners per slot: without one, 1 is left, fewer than the quorum of 2 a move copies from
+    expect(() => planRemoveNode(two, ids[0], { dead: true })).toThrow(expect.objectContaining({ name: 'InvalidPlanError', reason: 'too-few-copies' }))
+    // alive, it can still hand its slots over
+    expect(planRemoveNode(two, ids[0]).table.dead).toEqual([])
+  })
 
   it('refuses a table that moves a single-owner slot to another node, and keeps serving', async () => {
     const { nodes, libp2p, clientIds, admin } = await setup(3, (all, c) => even(1, all.slice(0, 2), 1, c))

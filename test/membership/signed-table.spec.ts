@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { ClusterDatastore, SLOT_TABLE_CODEC, SLOT_TABLE_DOMAIN, SlotTable, openSignedTable, signTable } from '../../src/index.js'
 import { tableHash } from '../../src/membership/signed-table.js'
 import { SlotTable as SlotTableMessage } from '../../src/pb/message.js'
-import { tableToMessage } from '../../src/rpc/table.js'
+import { tableFromMessage, tableToMessage } from '../../src/rpc/table.js'
 import { createNode } from '../utils/cluster.js'
 import type { PrivateKey } from '@libp2p/interface'
 
@@ -114,6 +114,49 @@ describe('slot table clients', () => {
     expect(withClient.equals(plain)).toBe(false)
     expect(withClient.equals(readOnly)).toBe(false)
     expect(withClient.withEpoch(3).clients).toEqual(withClient.clients)
+  })
+})
+
+describe('slot table dead members', () => {
+  it('are validated: valid peer IDs, no duplicates, neither members nor clients', async () => {
+    const [a, c, d] = await Promise.all([0, 1, 2].map(async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))))
+    const table = SlotTable.even([{ id: a }], { clients: [{ id: c }] })
+    const err = (() => {
+      try {
+        SlotTable.fromRanges({ ...table.toJSON(), dead: ['nope', d, d.toString(), a, c] })
+      } catch (e: any) {
+        return e
+      }
+    })()
+
+    expect(err).toHaveProperty('name', 'InvalidSlotTableError')
+    expect(err.problems).toEqual([
+      'dead[0] "nope" is not a valid peer ID',
+      `dead[2] duplicates ${d.toString()} (already dead[1])`,
+      `dead[3] is peer ${a.toString()}, a member (peers[0]): only a former member can be declared dead`,
+      `dead[4] is peer ${c.toString()}, a client of the table: only a former member can be declared dead`
+    ])
+    expect(() => SlotTable.fromJSON({ ...table.toJSON(), dead: 'x' } as any)).toThrow(/dead must be an array of peer IDs/)
+  })
+
+  it('take part in equals, the JSON form (omitted when none), the wire form and the signature', async () => {
+    const [a, d] = await Promise.all([0, 1].map(async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))))
+    const plain = SlotTable.even([{ id: a, addrs: ['/ip4/127.0.0.1/tcp/1'] }], { epoch: 2 })
+    const withDead = SlotTable.fromRanges({ ...plain.toJSON(), dead: [d] })
+
+    expect(plain.toJSON()).not.toHaveProperty('dead')
+    expect(withDead.toJSON().dead).toEqual([d.toString()])
+    expect(SlotTable.fromJSON(JSON.stringify(withDead)).equals(withDead)).toBe(true)
+    expect(withDead.equals(plain)).toBe(false)
+    expect(withDead.withEpoch(3).dead).toEqual(withDead.dead)
+    expect(tableFromMessage(tableToMessage(withDead)).equals(withDead)).toBe(true)
+
+    // signed: what a node opens lists the dead member, and the hash differs from the same table without it
+    const admin = await generateKeyPair('Ed25519')
+    const signed = await signTable(withDead, admin)
+    const opened = await openSignedTable(signed.bytes, admin.publicKey)
+    expect(opened.table.dead.map(String)).toEqual([d.toString()])
+    expect(opened.hash).not.toEqual((await signTable(plain, admin)).hash)
   })
 })
 

@@ -102,12 +102,12 @@ function garbageTable (rng: Prng, ctx: FuzzContext): SlotTableMessage {
   // never a valid newer table: a member may legitimately replace the table,
   // and that is not what is tested here. Each variant breaks coverage or ids.
   switch (rng.int(0, 5)) {
-    case 0: return { epoch: ctx.epoch + 1, ranges: [], peers: [], clients: [] }
+    case 0: return { epoch: ctx.epoch + 1, ranges: [], peers: [], clients: [], dead: [] }
     case 1: return { ...real, epoch: ctx.epoch + 1, ranges: real.ranges.slice(1) }
     case 2: return { ...real, epoch: rng.pick([0, ctx.epoch, 2 ** 53 - 1]), peers: real.peers.map(p => ({ id: rng.bytes(p.id.byteLength), addrs: [rng.bytes(8)] })) }
-    case 3: return { epoch: ctx.epoch + 1, ranges: [{ start: 0, end: 16383, owners: [rng.bytes(38)] }], peers: [], clients: [] }
-    case 4: return { epoch: ctx.epoch + 1, ranges: [{ start: 16383, end: 0xffffffff, owners: [] }], peers: [{ id: new Uint8Array(0), addrs: [] }], clients: [] }
-    default: return { epoch: 2 ** 53 - 1, ranges: Array.from({ length: rng.int(1, 2000) }, (_, i) => ({ start: i, end: i, owners: [real.peers[0].id] })), peers: real.peers, clients: [] }
+    case 3: return { epoch: ctx.epoch + 1, ranges: [{ start: 0, end: 16383, owners: [rng.bytes(38)] }], peers: [], clients: [], dead: [] }
+    case 4: return { epoch: ctx.epoch + 1, ranges: [{ start: 16383, end: 0xffffffff, owners: [] }], peers: [{ id: new Uint8Array(0), addrs: [] }], clients: [], dead: [] }
+    default: return { epoch: 2 ** 53 - 1, ranges: Array.from({ length: rng.int(1, 2000) }, (_, i) => ({ start: i, end: i, owners: [real.peers[0].id] })), peers: real.peers, clients: [], dead: [] }
   }
 }
 
