@@ -323,6 +323,22 @@ describe('moving data between slot tables while clients read and write (R=3, quo
     await checkPlacement(nodes, t2, clients[1].store)
   }, 120_000)
 
+  it('adds a 4th node while the wall clocks of members and clients are seconds apart', async () => {
+    const { nodes, clients, libp2p, clientIds, admin } = await setup(4, (all, c) => even(1, all.slice(0, 3), 3, c))
+    const t2 = even(2, libp2p, 3, clientIds)
+    const recorder = new HistoryRecorder()
+
+    // from 6 s behind to 6 s ahead: versions and heartbeats carry no wall clock agreement
+    ;[...nodes, ...clients].forEach((node, i) => {
+      const offset = ((i * 5) % 7 - 3) * 2000
+      ;(node.store as unknown as { clock: { wall(): number } }).clock.wall = () => Date.now() + offset
+    })
+
+    await underLoad(recorder, [...clients, nodes[0], nodes[2]], async () => { await move(recorder, nodes, t2, clients[1], admin) })
+
+    await checkPlacement(nodes, t2, clients[0].store)
+  }, 120_000)
+
   it('replaces every owner: 3 nodes hand all their slots to 3 new ones', async () => {
     const { nodes, clients, libp2p, clientIds, admin } = await setup(6, (all, c) => even(1, all.slice(0, 3), 3, c))
     const t2 = even(2, libp2p.slice(3), 3, clientIds)
