@@ -9,7 +9,9 @@
  *    (SIGKILL) during the move and restarted on the same LevelDB store;
  * 2. add-node (a 5th), with the tool killed (SIGKILL) during the move and
  *    run again, which must finish it without signing another table;
- * 3. rebalance with a weight;
+ * 3. rebalance with a weight, with 1 MiB values written before and in a
+ *    burst during the move, and the node gaining slots stopped (SIGSTOP,
+ *    so it reads nothing) for a while once its copy began;
  * 4. a table signed by hand (the planner makes none such) that changes two
  *    of the three owners of every slot: reads must stay with the old owners
  *    until the new ones copied, or a quorum of empty new owners answers;
@@ -62,6 +64,8 @@ const WORKERS_PER_CLIENT = 2
 /** Milliseconds of load before and after each change */
 const SETTLE = LONG ? 5000 : 800
 const PREFIX = '/mh'
+/** Values of 1 MiB written before and during the rebalance */
+const BIG_VALUES = 16
 
 const hotKey = (i: number): string => `${PREFIX}/hot-${i}`
 const preloadedKey = (i: number): string => `${PREFIX}/pre-${i}`
@@ -352,19 +356,49 @@ describe(`moves under a quorum load with real processes: add (a node killed), ad
     await checkAfter(before + 1, await load.stop(), 'step 2')
   }, 240_000)
 
-  it('3. rebalance with weights', async () => {
+  it('3. rebalance with weights, 1 MiB values written in bursts, the node gaining slots stopped (SIGSTOP) during the move', async () => {
     const before = clients[0].store.slots.epoch
     const heavy = cluster.peers[3].toString()
     const share = (table: SlotTable): number => table.toJSON().ranges.reduce((sum, range) => sum + (range.owners.includes(heavy) ? range.end - range.start + 1 : 0), 0)
     const previous = clients[0].store.slots
+    // values of 1 MiB: before the move (so the copy carries them) and in a burst during it
+    const big = (i: number, round: number): Uint8Array => new Uint8Array(1024 * 1024).fill((i * 7 + round) % 251)
+    const bigKeys = Array.from({ length: BIG_VALUES }, (_, i) => new Key(`${PREFIX}/big-${i}`))
+    await Promise.all(bigKeys.map(async (key, i) => clients[1].store.put(key, big(i, 0))))
     const load = startLoad()
     await sleep(SETTLE)
-    await complete(tool(['rebalance', '--weight', `${heavy}=2`, '--yes']))
+    const run = tool(['rebalance', '--weight', `${heavy}=2`, '--yes'])
+    await untilStderr(run, /signed slot table epoch/)
+
+    // node 4 stops reading anything once its copy began (its progress shows only when a copy from a peer
+    // ends, so the stop lands during or just after its copy; the log says where), while the burst goes on
+    const burst = Promise.all(bigKeys.map(async (key, i) => clients[2].store.put(key, big(i, 1))))
+    let copying = (await healthOf([cluster.peers[3]]))[0]?.layout
+
+    for (const until = Date.now() + 20_000; Date.now() < until && copying != null && copying.keysCopied === 0 && !copying.done; await sleep(10)) {
+      copying = (await healthOf([cluster.peers[3]]))[0]?.layout
+    }
+
+    cluster.pause(3)
+    mark(`step 3: node 4 stopped (SIGSTOP) during the move (${copying == null ? 'no answer' : `${copying.keysCopied} keys copied, ${copying.slotsToSync} of ${copying.slotsTotal} slots to sync`})`)
+    await burst
+    await sleep(1500)
+    cluster.resume(3)
+    mark('step 3: node 4 resumed (SIGCONT)')
+
+    await complete(run)
     await sleep(SETTLE)
     const failed = await load.stop()
     log.push('step 3: rebalance, node 4 weight 2')
     await checkAfter(before + 1, failed, 'step 3 (rebalance)')
     expect(share(clients[0].store.slots)).toBeGreaterThan(share(previous))
+
+    // every large value, from every owner: the one written in the burst
+    for (const [i, key] of bigKeys.entries()) {
+      const value = await clients[0].store.get(key, { consistency: 'all' })
+      expect(value.byteLength, key.toString()).toBe(1024 * 1024)
+      expect(value.every(b => b === (i * 7 + 1) % 251), key.toString()).toBe(true)
+    }
   }, 240_000)
 
   it('4. a table that changes two of the three owners of every slot (signed by hand: the planner never makes one)', async () => {
