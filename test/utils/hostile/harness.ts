@@ -57,6 +57,8 @@ export interface HostileClusterOptions {
    */
   honestOptions?: ClusterDatastoreOptions
   strangers?: number
+  /** Owners per slot range over the target, the honest member and the evil member (default 1) */
+  replicas?: number
 }
 
 export async function createHostileCluster (init: HostileClusterOptions = {}): Promise<HostileCluster> {
@@ -71,7 +73,7 @@ export async function createHostileCluster (init: HostileClusterOptions = {}): P
     { id: target.peerId, addrs: target.addrs },
     { id: memberNode.peerId, addrs: memberNode.getMultiaddrs() },
     { id: evilMember.peerId, addrs: evilMember.getMultiaddrs() }
-  ], { epoch: 1, clients: [{ id: clientNode.peerId }, { id: evilClient.peerId }] })
+  ], { epoch: 1, replicas: init.replicas, clients: [{ id: clientNode.peerId }, { id: evilClient.peerId }] })
   // tables change only by the admin key, which no attacker holds
   const admin = await generateKeyPair('Ed25519')
   const signed = await signTable(table, admin)
