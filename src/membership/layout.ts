@@ -51,6 +51,8 @@ export class Layout {
    * it, up for good
    */
   private dead: Set<string>
+  /** Per member, the slots it gains in the transition in progress (see `gained`) */
+  private readonly gains: Map<string, Uint8Array>
 
   constructor (current: Ownership, self: PeerId) {
     this.current = current
@@ -59,6 +61,7 @@ export class Layout {
     this.peers = new Map()
     this.own = { ack: current.table.epoch, sync: current.table.epoch, syncAck: current.table.epoch }
     this.dead = new Set()
+    this.gains = new Map()
   }
 
   /** The members a newer signed table declares dead (see `SlotTable.dead`), while it waits for this transition to end */
@@ -81,6 +84,7 @@ export class Layout {
     this.previous = this.current
     this.current = new Ownership(next, this.self)
     this.changed = undefined
+    this.gains.clear()
   }
 
   /** Move to `next` at once, with no transition */
@@ -88,6 +92,7 @@ export class Layout {
     this.current = new Ownership(next, this.self)
     this.previous = undefined
     this.changed = undefined
+    this.gains.clear()
     this.own.ack = Math.max(this.own.ack, next.epoch)
     this.own.sync = Math.max(this.own.sync, next.epoch)
     this.own.syncAck = Math.max(this.own.syncAck, next.epoch)
@@ -98,6 +103,7 @@ export class Layout {
     this.previous = new Ownership(previous, this.self)
     this.current = new Ownership(current, this.self)
     this.changed = undefined
+    this.gains.clear()
     this.own.ack = previous.epoch
     this.own.sync = Math.max(previous.epoch, Math.min(sync, current.epoch))
     this.own.syncAck = Math.max(previous.epoch, Math.min(syncAck, current.epoch))
@@ -107,6 +113,7 @@ export class Layout {
   retire (): void {
     this.previous = undefined
     this.changed = undefined
+    this.gains.clear()
   }
 
   /** Every member of a table in force (this node included when listed) */
@@ -188,11 +195,41 @@ export class Layout {
     }
 
     const epoch = this.current.table.epoch
-    const gains = (member: PeerId, sync: number): boolean => sync < epoch &&
-      this.current.table.owners(slot).some(o => o.equals(member)) &&
-      !this.previous!.table.owners(slot).some(o => o.equals(member))
+    const id = peer.toString()
 
-    return gains(this.self, this.own.sync) || gains(peer, this.trackersOf(peer).sync)
+    return (this.own.sync < epoch && this.gained(this.self.toString(), this.self)[slot] === 1) ||
+      ((this.known.get(id)?.sync ?? 0) < epoch && this.gained(id, peer)[slot] === 1)
+  }
+
+  /**
+   * Per slot, 1 where `member` owns it in the new table and did not in the
+   * old one; computed once per member and transition (anti-entropy asks for
+   * every slot and peer in every round)
+   */
+  private gained (id: string, member: PeerId): Uint8Array {
+    let gains = this.gains.get(id)
+
+    if (gains == null) {
+      gains = new Uint8Array(SLOT_COUNT)
+
+      if (this.previous != null) {
+        for (const range of this.current.table.ranges) {
+          if (range.owners.some(o => o.equals(member))) {
+            gains.fill(1, range.start, range.end + 1)
+          }
+        }
+
+        for (const range of this.previous.table.ranges) {
+          if (range.owners.some(o => o.equals(member))) {
+            gains.fill(0, range.start, range.end + 1)
+          }
+        }
+      }
+
+      this.gains.set(id, gains)
+    }
+
+    return gains
   }
 
   /** The ownership reads go by: the old table's until every member reports the new epoch synced */
