@@ -216,6 +216,18 @@ export interface ClusterDatastoreOptions {
   antiEntropyInterval?: number
 
   /**
+   * Milliseconds between scrubs, 0 for none: this node checks every record
+   * of its replicated slots against its checksum (one scan of the local
+   * store), and a damaged one found counts as absent and is replaced by an
+   * anti-entropy round at once. Without scrubs, a record damaged while the
+   * node runs is found by the first read of its key, or at the next start.
+   * `scrub()` runs one now.
+   *
+   * @default 0
+   */
+  scrubInterval?: number
+
+  /**
    * Milliseconds a tombstone (a deleted key of a replicated slot) is kept at
    * least, after the delete, before anti-entropy may purge it; it is purged
    * only once every owner of its slot holds it. Must exceed the longest a

@@ -68,6 +68,7 @@ export function resolveOptions (options: ClusterDatastoreOptions): ResolvedOptio
     maxConcurrentPerStream: positive(options.maxConcurrentPerStream, 'maxConcurrentPerStream', DEFAULT_MAX_CONCURRENT_PER_STREAM, 1),
     antiEntropyInterval: positive(options.antiEntropyInterval, 'antiEntropyInterval', DEFAULT_ANTI_ENTROPY_INTERVAL, 10),
     tombstoneGracePeriod: positive(options.tombstoneGracePeriod, 'tombstoneGracePeriod', DEFAULT_TOMBSTONE_GRACE_PERIOD, 0),
+    scrubInterval: positive(options.scrubInterval, 'scrubInterval', 0, 0),
     consistency: consistencyOf(options.consistency, DEFAULT_CONSISTENCY),
     heartbeatInterval: positive(options.heartbeatInterval, 'heartbeatInterval', DEFAULT_HEARTBEAT_INTERVAL, 10),
     suspectAfter: positive(options.suspectAfter, 'suspectAfter', DEFAULT_SUSPECT_AFTER, 1)

@@ -147,6 +147,7 @@ const OPTION_MINIMUMS: Record<keyof OptionsJSON, number> = {
   maxConcurrentPerStream: 1,
   antiEntropyInterval: 10,
   tombstoneGracePeriod: 0,
+  scrubInterval: 0,
   heartbeatInterval: 10,
   suspectAfter: 1
 }

@@ -55,6 +55,7 @@ export interface ResolvedOptions {
   maxConcurrentPerStream: number
   antiEntropyInterval: number
   tombstoneGracePeriod: number
+  scrubInterval: number
   consistency: Consistency
   heartbeatInterval: number
   suspectAfter: number
@@ -148,6 +149,10 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
   private readonly migration: Migration
   /** A newer table learnt during a transition (as given, signed or not): adopted once the transition is over */
   private pending?: { epoch: number, table: SlotTable | SignedSlotTable }
+  /** The scrub in progress (see `scrub`) */
+  private scrubbing?: Promise<{ checked: number, damaged: number }>
+  private scrubTimer?: ReturnType<typeof setTimeout>
+  private scrubStop?: AbortController
   private members: Set<string>
   /** Who may call besides the members: the table's clients, and `options.clients` */
   private clients: Map<string, Access>
@@ -408,6 +413,8 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     this.migration.start()
     this.antiEntropy.start()
     this.watchReplicas()
+    this.scrubStop = new AbortController()
+    this.scheduleScrub()
     this.log('started, epoch %d, primary for %d slots', this.table.epoch, this.table.slotCount(this.self))
   }
 
@@ -420,6 +427,8 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       return
     }
 
+    clearTimeout(this.scrubTimer)
+    this.scrubStop?.abort(new NotStartedError('The cluster datastore was stopped during the scrub'))
     await this.antiEntropy.stop()
     await this.migration.stop()
     this.started = false
@@ -936,6 +945,55 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     this.ready(options)
     await this.antiEntropy.trigger()
     return this.antiEntropy.stats()
+  }
+
+  /**
+   * Check every record of this node's replicated slots against its checksum
+   * now (see `scrubInterval`): the damaged ones found count as absent, and an
+   * anti-entropy round replaces them with intact copies before this
+   * resolves. A scrub already running is joined, not started twice. Resolves
+   * with how many records were checked and found damaged.
+   */
+  async scrub (options?: AbortOptions): Promise<{ checked: number, damaged: number }> {
+    this.ready(options)
+
+    this.scrubbing ??= (async () => {
+      try {
+        // not one caller's signal: callers join the scrub in progress; stop() ends it
+        const found = await this.owner.scrub({ signal: this.scrubStop?.signal })
+
+        if (found.damaged > 0) {
+          this.log.error('scrub found %d damaged records of %d: repairing them from the other owners', found.damaged, found.checked)
+          await this.antiEntropy.trigger()
+        } else {
+          this.log('scrub checked %d records, none damaged', found.checked)
+        }
+
+        return found
+      } finally {
+        this.scrubbing = undefined
+      }
+    })()
+
+    return this.scrubbing
+  }
+
+  /** Scrub every `scrubInterval` ms while started */
+  private scheduleScrub (): void {
+    clearTimeout(this.scrubTimer)
+
+    if (this.options.scrubInterval === 0 || !this.started) {
+      return
+    }
+
+    this.scrubTimer = setTimeout(() => {
+      this.scrub().catch(err => {
+        this.log.error('scrub failed - %e', err)
+      }).finally(() => {
+        this.scheduleScrub()
+      })
+    }, this.options.scrubInterval)
+    this.scrubTimer.unref?.()
   }
 
   /** What anti-entropy did since this node started: rounds, slots compared and differing, records pushed and pulled, bytes */

@@ -205,6 +205,48 @@ describe('damaged records', () => {
     }
   })
 
+  it('scrub() finds damage made while the node runs (no read, no restart) and repairs it from the other owners', async () => {
+    const [a, b, c] = await replicated()
+    const keys = [new Key('/damage/scrub/above'), new Key('/damage/scrub/below'), new Key('/damage/scrub/intact')]
+
+    for (const key of keys) {
+      await a.store.put(key, GOOD, { consistency: 'all' })
+    }
+
+    const good = await Promise.all(keys.map(async key => a.local.get(key)))
+    await damage(c.local, keys[0], ABOVE)
+    await damage(c.local, keys[1], BELOW)
+
+    // c's digests still count the damaged records as held (no read touched them, no restart rebuilt the digests)
+    expect(await c.local.get(keys[0])).not.toEqual(good[0])
+
+    const found = await c.store.scrub()
+    expect(found).toEqual({ checked: keys.length, damaged: 2 })
+
+    for (const node of [a, b, c]) {
+      for (const [i, key] of keys.entries()) {
+        expect(await node.local.get(key)).toEqual(good[i])
+      }
+    }
+
+    // nothing damaged is left
+    expect(await c.store.scrub()).toEqual({ checked: keys.length, damaged: 0 })
+  })
+
+  it('scrubs every scrubInterval while started', async () => {
+    const [a, , c] = await replicated()
+    const key = new Key('/damage/scrub/timer')
+    await a.store.put(key, GOOD, { consistency: 'all' })
+    const good = await a.local.get(key)
+
+    await c.store.stop()
+    c.store = new ClusterDatastore(c.libp2p, c.local, table, { ...OPTIONS, scrubInterval: 200 })
+    await c.store.start()
+    await damage(c.local, key, ABOVE)
+
+    await expect.poll(async () => c.local.get(key), { timeout: 10_000 }).toEqual(good)
+  })
+
   it('the intact owners repairing first (comparing with the damaged one) do not take the damage', async () => {
     const [a, b, c] = await replicated()
     const key = new Key('/damage/ae/first')
