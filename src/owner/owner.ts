@@ -63,6 +63,14 @@ export interface VersionedRecord {
    * version is empty and there is no value
    */
   damaged?: true
+  /**
+   * Only in the records of a bulk copy (SLOT_ENTRIES `with_values`): the
+   * checksum the sending owner stored the record with and checked before
+   * sending it. `applyRecords` stores the record with it rather than hashing
+   * the record again; a wrong one only makes the copy read as damaged, and
+   * repaired. Whatever changes a record must not keep it.
+   */
+  checksum?: bigint
 }
 
 /** A record without its value, as anti-entropy compares them */
@@ -519,7 +527,7 @@ export class Owner {
     checkSlotSet(start, end, slotSet)
 
     // values make each entry costly: the requests arriving meanwhile get a turn more often
-    return this.entriesOf(this.sameTable(options.epoch), start, end, options, slotSet, (bytes, stored) => toRecord(bytes, stored, false), SCAN_TURN / 8)
+    return this.entriesOf(this.sameTable(options.epoch), start, end, options, slotSet, (bytes, stored) => copiedRecord(bytes, stored), SCAN_TURN / 8)
   }
 
   /**
@@ -915,7 +923,8 @@ export class Owner {
         return
       }
 
-      const stored = encodeStored(record, record.key)
+      // a bulk copy's record comes with the checksum its sender checked
+      const stored = encodeStored(record, record.key, record.checksum)
       const after = decodeStored(stored)
       held.set(name, after)
       const change = changes.get(name)
@@ -1079,6 +1088,17 @@ function toRecord (key: Uint8Array, held: StoredRecord, keysOnly: boolean): Vers
     version: held.version,
     tombstone: held.tombstone
   }
+}
+
+/** A record of a bulk copy: checked (intact), so its stored checksum goes with it */
+function copiedRecord (key: Uint8Array, held: StoredRecord): VersionedRecord {
+  const record = toRecord(key, held, false)
+
+  if (held.checksum != null) {
+    record.checksum = held.checksum
+  }
+
+  return record
 }
 
 /** Deterministic order of two contents of one version: a tombstone above a value, then the value bytes */

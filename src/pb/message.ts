@@ -598,6 +598,12 @@ export namespace Request {
     index: number
   }
 
+  export interface RequestPutsChecksumFieldEvent {
+    field: '$.puts[].checksum'
+    value: bigint
+    index: number
+  }
+
   export interface RequestKeysFieldEvent {
     field: '$.keys[]'
     index: number
@@ -763,7 +769,7 @@ export namespace Request {
     return decodeMessage(buf, Request.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Generator<RequestIdFieldEvent | RequestTypeFieldEvent | RequestEpochFieldEvent | RequestKeyFieldEvent | RequestValueFieldEvent | RequestPutsKeyFieldEvent | RequestPutsValueFieldEvent | RequestPutsMissingFieldEvent | RequestPutsVersionFieldEvent | RequestPutsTombstoneFieldEvent | RequestKeysFieldEvent | RequestPrefixFieldEvent | RequestKeysOnlyFieldEvent | RequestCreditFieldEvent | RequestTableEpochFieldEvent | RequestTableRangesStartFieldEvent | RequestTableRangesEndFieldEvent | RequestTableRangesOwnersFieldEvent | RequestTablePeersIdFieldEvent | RequestTablePeersAddrsFieldEvent | RequestTableClientsIdFieldEvent | RequestTableClientsReadOnlyFieldEvent | RequestTableDeadFieldEvent | RequestRecordsKeyFieldEvent | RequestRecordsValueFieldEvent | RequestRecordsVersionFieldEvent | RequestRecordsTombstoneFieldEvent | RequestClockFieldEvent | RequestSlotStartFieldEvent | RequestSlotEndFieldEvent | RequestSlotGroupFieldEvent | RequestSignedTableFieldEvent | RequestSlotSetFieldEvent | RequestWithValuesFieldEvent | RequestTrackersPeerFieldEvent | RequestTrackersAckFieldEvent | RequestTrackersSyncFieldEvent | RequestTrackersSyncAckFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Request>): Generator<RequestIdFieldEvent | RequestTypeFieldEvent | RequestEpochFieldEvent | RequestKeyFieldEvent | RequestValueFieldEvent | RequestPutsKeyFieldEvent | RequestPutsValueFieldEvent | RequestPutsMissingFieldEvent | RequestPutsVersionFieldEvent | RequestPutsTombstoneFieldEvent | RequestPutsChecksumFieldEvent | RequestKeysFieldEvent | RequestPrefixFieldEvent | RequestKeysOnlyFieldEvent | RequestCreditFieldEvent | RequestTableEpochFieldEvent | RequestTableRangesStartFieldEvent | RequestTableRangesEndFieldEvent | RequestTableRangesOwnersFieldEvent | RequestTablePeersIdFieldEvent | RequestTablePeersAddrsFieldEvent | RequestTableClientsIdFieldEvent | RequestTableClientsReadOnlyFieldEvent | RequestTableDeadFieldEvent | RequestRecordsKeyFieldEvent | RequestRecordsValueFieldEvent | RequestRecordsVersionFieldEvent | RequestRecordsTombstoneFieldEvent | RequestClockFieldEvent | RequestSlotStartFieldEvent | RequestSlotEndFieldEvent | RequestSlotGroupFieldEvent | RequestSignedTableFieldEvent | RequestSlotSetFieldEvent | RequestWithValuesFieldEvent | RequestTrackersPeerFieldEvent | RequestTrackersAckFieldEvent | RequestTrackersSyncFieldEvent | RequestTrackersSyncAckFieldEvent> {
     return streamMessage(buf, Request.codec(), opts)
   }
 }
@@ -932,6 +938,7 @@ export interface Entry {
   missing: boolean
   version?: Uint8Array<ArrayBuffer>
   tombstone?: boolean
+  checksum?: bigint
 }
 
 export namespace Entry {
@@ -969,6 +976,11 @@ export namespace Entry {
           w.bool(obj.tombstone)
         }
 
+        if (obj.checksum != null) {
+          w.uint32(49)
+          w.fixed64(obj.checksum)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -1001,6 +1013,10 @@ export namespace Entry {
             }
             case 5: {
               obj.tombstone = reader.bool()
+              break
+            }
+            case 6: {
+              obj.checksum = reader.fixed64()
               break
             }
             default: {
@@ -1053,6 +1069,13 @@ export namespace Entry {
               }
               break
             }
+            case 6: {
+              yield {
+                field: `${prefix}.checksum`,
+                value: reader.fixed64()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -1090,6 +1113,11 @@ export namespace Entry {
     value: boolean
   }
 
+  export interface EntryChecksumFieldEvent {
+    field: '$.checksum'
+    value: bigint
+  }
+
   export function encode (obj: Partial<Entry>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Entry.codec())
   }
@@ -1098,7 +1126,7 @@ export namespace Entry {
     return decodeMessage(buf, Entry.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Entry>): Generator<EntryKeyFieldEvent | EntryValueFieldEvent | EntryMissingFieldEvent | EntryVersionFieldEvent | EntryTombstoneFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Entry>): Generator<EntryKeyFieldEvent | EntryValueFieldEvent | EntryMissingFieldEvent | EntryVersionFieldEvent | EntryTombstoneFieldEvent | EntryChecksumFieldEvent> {
     return streamMessage(buf, Entry.codec(), opts)
   }
 }
@@ -1735,6 +1763,12 @@ export namespace Response {
     index: number
   }
 
+  export interface ResponseEntriesChecksumFieldEvent {
+    field: '$.entries[].checksum'
+    value: bigint
+    index: number
+  }
+
   export interface ResponseDoneFieldEvent {
     field: '$.done'
     value: boolean
@@ -1884,7 +1918,7 @@ export namespace Response {
     return decodeMessage(buf, Response.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Response>): Generator<ResponseIdFieldEvent | ResponseStatusFieldEvent | ResponseEpochFieldEvent | ResponseMessageFieldEvent | ResponseValueFieldEvent | ResponseExistsFieldEvent | ResponseEntriesKeyFieldEvent | ResponseEntriesValueFieldEvent | ResponseEntriesMissingFieldEvent | ResponseEntriesVersionFieldEvent | ResponseEntriesTombstoneFieldEvent | ResponseDoneFieldEvent | ResponseTableEpochFieldEvent | ResponseTableRangesStartFieldEvent | ResponseTableRangesEndFieldEvent | ResponseTableRangesOwnersFieldEvent | ResponseTablePeersIdFieldEvent | ResponseTablePeersAddrsFieldEvent | ResponseTableClientsIdFieldEvent | ResponseTableClientsReadOnlyFieldEvent | ResponseTableDeadFieldEvent | ResponseRecordKeyFieldEvent | ResponseRecordValueFieldEvent | ResponseRecordVersionFieldEvent | ResponseRecordTombstoneFieldEvent | ResponseRecordsKeyFieldEvent | ResponseRecordsValueFieldEvent | ResponseRecordsVersionFieldEvent | ResponseRecordsTombstoneFieldEvent | ResponseClockFieldEvent | ResponseDigestsFieldEvent | ResponseSignedTableFieldEvent | ResponseTrackersPeerFieldEvent | ResponseTrackersAckFieldEvent | ResponseTrackersSyncFieldEvent | ResponseTrackersSyncAckFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Response>): Generator<ResponseIdFieldEvent | ResponseStatusFieldEvent | ResponseEpochFieldEvent | ResponseMessageFieldEvent | ResponseValueFieldEvent | ResponseExistsFieldEvent | ResponseEntriesKeyFieldEvent | ResponseEntriesValueFieldEvent | ResponseEntriesMissingFieldEvent | ResponseEntriesVersionFieldEvent | ResponseEntriesTombstoneFieldEvent | ResponseEntriesChecksumFieldEvent | ResponseDoneFieldEvent | ResponseTableEpochFieldEvent | ResponseTableRangesStartFieldEvent | ResponseTableRangesEndFieldEvent | ResponseTableRangesOwnersFieldEvent | ResponseTablePeersIdFieldEvent | ResponseTablePeersAddrsFieldEvent | ResponseTableClientsIdFieldEvent | ResponseTableClientsReadOnlyFieldEvent | ResponseTableDeadFieldEvent | ResponseRecordKeyFieldEvent | ResponseRecordValueFieldEvent | ResponseRecordVersionFieldEvent | ResponseRecordTombstoneFieldEvent | ResponseRecordsKeyFieldEvent | ResponseRecordsValueFieldEvent | ResponseRecordsVersionFieldEvent | ResponseRecordsTombstoneFieldEvent | ResponseClockFieldEvent | ResponseDigestsFieldEvent | ResponseSignedTableFieldEvent | ResponseTrackersPeerFieldEvent | ResponseTrackersAckFieldEvent | ResponseTrackersSyncFieldEvent | ResponseTrackersSyncAckFieldEvent> {
     return streamMessage(buf, Response.codec(), opts)
   }
 }

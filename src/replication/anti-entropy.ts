@@ -112,8 +112,6 @@ const PUSH_BYTES = 256 * 1024
 
 /** Bytes of copied records applied as one batch (see `copy`) */
 const COPY_BATCH_BYTES = 256 * 1024
-/** Bulk copy requests in flight to one peer */
-const COPY_PARALLEL = 2
 
 const EMPTY_DIGEST = new Uint8Array(8)
 
@@ -284,25 +282,21 @@ export class AntiEntropy {
 
   /**
    * Copy every record of `slots` (sorted) from `peer`, with no digests and
-   * no diff: one streamed SLOT_ENTRIES `with_values` per span of slots (two
-   * in flight), each batch applied through the owner service (newest version
-   * wins, so writes landing meanwhile are never overwritten by an older
-   * copy) while the next one arrives. What a slot table transition copies
-   * from the first old owner of the slots a node gains; at most a couple of
-   * batches and the stream windows are held at once.
+   * no diff: one streamed SLOT_ENTRIES `with_values` for all of them (the
+   * slot set names them), so the peer scans its store once, however many
+   * slots it gives (one request per span of 4096 slots cost it four scans
+   * for a quarter of the table). Each batch is applied through the owner
+   * service (newest version wins, so writes landing meanwhile are never
+   * overwritten by an older copy) while the next one arrives. What a slot
+   * table transition copies from the first old owner of the slots a node
+   * gains; at most a couple of batches and the stream window are held at
+   * once, whatever the number of slots: the records are streamed, never
+   * gathered.
    */
   async copy (peer: PeerId, slots: number[], signal: AbortSignal): Promise<void> {
-    const epoch = this.init.ownership().table.epoch
-    const parts = runs(slots, ENTRY_SPAN, ENTRY_SPAN)
-    let next = 0
-
-    const worker = async (): Promise<void> => {
-      while (next < parts.length) {
-        await this.copyRun(peer, parts[next++], epoch, signal)
-      }
+    if (slots.length > 0) {
+      await this.copyRun(peer, slots, this.init.ownership().table.epoch, signal)
     }
-
-    await Promise.all(Array.from({ length: Math.min(COPY_PARALLEL, parts.length) }, worker))
   }
 
   private async copyRun (peer: PeerId, run: number[], epoch: number, signal: AbortSignal): Promise<void> {
@@ -776,7 +770,10 @@ function copiedRecord (peer: PeerId, entry: Entry, wanted: ReadonlySet<number>):
   }
 
   const tombstone = entry.tombstone === true
-  return { key: entry.key, value: tombstone ? undefined : (entry.value ?? new Uint8Array(0)), version: entry.version, tombstone }
+  // the checksum the old owner checked: stored as sent, not computed again (see
+  // `VersionedRecord.checksum`); protons reads a fixed64 as signed, checksums are unsigned
+  const checksum = entry.checksum == null ? undefined : BigInt.asUintN(64, entry.checksum)
+  return { key: entry.key, value: tombstone ? undefined : (entry.value ?? new Uint8Array(0)), version: entry.version, tombstone, checksum }
 }
 
 /** What is known, this round, of the other owners of one slot */

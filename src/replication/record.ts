@@ -92,17 +92,23 @@ export function versionClock (version: Uint8Array): bigint {
  * as nodes wrote before format 2 (kept for tools and tests that forge old
  * records). A version longer than 255 bytes cannot be stored (a peer ID's
  * multihash is at most ~40 bytes).
+ *
+ * With `checksum` (and a key), the record is stored with that checksum as
+ * given, without hashing it again: the checksum an owner holding the record
+ * checked before it sent it (a bulk copy). A wrong one costs no data: the
+ * stored record then reads as damaged (`isIntact`), counts as absent, and a
+ * repair writes an intact copy over it.
  */
-export function encodeStored (record: { version: Uint8Array, tombstone: boolean, value?: Uint8Array }, key?: Uint8Array): Uint8Array {
+export function encodeStored (record: { version: Uint8Array, tombstone: boolean, value?: Uint8Array }, key?: Uint8Array, checksum?: bigint): Uint8Array {
   const version = record.version
   const value = record.tombstone ? EMPTY : record.value ?? EMPTY
-  const checksum = key == null ? 0 : CHECKSUM
+  const room = key == null ? 0 : CHECKSUM
 
   if (version.byteLength > 255) {
     throw new RangeError(`a version is at most 255 bytes, got ${version.byteLength}`)
   }
 
-  const stored = new Uint8Array(HEADER + version.byteLength + checksum + value.byteLength)
+  const stored = new Uint8Array(HEADER + version.byteLength + room + value.byteLength)
   stored[0] = RECORD_MAGIC
   stored[1] = key == null ? RECORD_FORMAT_UNCHECKED : RECORD_FORMAT
   stored[2] = record.tombstone ? TOMBSTONE : 0
@@ -110,10 +116,10 @@ export function encodeStored (record: { version: Uint8Array, tombstone: boolean,
   stored.set(version, HEADER)
 
   if (key != null) {
-    new DataView(stored.buffer).setBigUint64(HEADER + version.byteLength, recordDigest(key, { version, tombstone: record.tombstone, value }))
+    new DataView(stored.buffer).setBigUint64(HEADER + version.byteLength, checksum ?? recordDigest(key, { version, tombstone: record.tombstone, value }))
   }
 
-  stored.set(value, HEADER + version.byteLength + checksum)
+  stored.set(value, HEADER + version.byteLength + room)
   return stored
 }
 

@@ -11,7 +11,7 @@ import { Key } from 'interface-datastore'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ClusterDatastore, SlotTable, keySlot, signTable } from '../../src/index.js'
 import { ClusterError } from '../../src/errors.js'
-import { decodeStored, encodeStored, makeVersion } from '../../src/replication/record.js'
+import { decodeStored, encodeStored, isIntact, makeVersion, recordDigest } from '../../src/replication/record.js'
 import { createNode } from '../utils/cluster.js'
 import type { ClusterDatastoreOptions } from '../../src/index.js'
 import type { VersionedRecord } from '../../src/owner/owner.js'
@@ -215,6 +215,67 @@ describe('bulk copy of the slots a node gains in a slot table transition', () =>
     for (const name of names) {
       expect(await heldBy(nodes[3], name), name).toBe(`value of ${name}`)
     }
+  }, 120_000)
+
+  it('the copy carries the checksum each old owner checked; a record copied with a wrong one reads as damaged and is repaired in the move', async () => {
+    const now = Date.now()
+    let names: string[] = []
+
+    await setup(async (all) => {
+      names = keysWhere('summed', 20, gains)
+
+      for (const node of all.slice(0, 3)) {
+        for (const name of names) {
+          await store(node.local, name, now - 20_000, node.libp2p.peerId, `value of ${name}`)
+        }
+      }
+    })
+
+    // the old owner asked first for whole slots sends one record with its checksum off by one bit
+    const first = t2.ranges.flatMap(r => r.owners.some(o => o.equals(nodes[3].libp2p.peerId)) ? [r.start] : [])[0]
+    const liar = (nodes.find(n => n.libp2p.peerId.equals(t1.owners(first)[0])) as Node & { store: any }).store.owner
+    const records = liar.slotRecords.bind(liar)
+    const bad = names[0]
+
+    liar.slotRecords = async function * (...args: unknown[]) {
+      for await (const record of records(...args) as AsyncIterable<VersionedRecord>) {
+        yield dec(record.key) === bad ? { ...record, checksum: (record.checksum ?? 0n) ^ 1n } : record
+      }
+    }
+
+    // what reaches the 4th node's owner, per key: the checksums it is handed
+    const receiver = (nodes[3].store as any).owner
+    const apply = receiver.applyRecords.bind(receiver)
+    const seen = new Map<string, Array<bigint | undefined>>()
+
+    receiver.applyRecords = async (batch: VersionedRecord[], options: unknown) => {
+      for (const record of batch) {
+        seen.set(dec(record.key), [...(seen.get(dec(record.key)) ?? []), record.checksum])
+      }
+
+      return apply(batch, options)
+    }
+
+    // the checksums as stored (old owners drop the slots they lose once the move is over)
+    const sums = await Promise.all(names.map(async name => {
+      const key = new Key(name)
+      return { key, digest: recordDigest(key.uint8Array(), decodeStored(await nodes[0].local.get(key))) }
+    }))
+
+    await move()
+
+    for (const { key, digest } of sums) {
+      const name = key.toString()
+      // copied with the old owner's checksum, which the 4th node did not compute again
+      expect(seen.get(name)?.[0], name).toBe(name === bad ? digest ^ 1n : digest)
+
+      // and after the move every copy is intact: the bad one was read as damaged and pulled again from the next old owner
+      const held = decodeStored(await nodes[3].local.get(key))
+      expect(isIntact(key.uint8Array(), held), name).toBe(true)
+      expect(dec(held.value), name).toBe(`value of ${name}`)
+    }
+
+    expect(seen.get(bad)?.length).toBeGreaterThan(1)
   }, 120_000)
 
   const hostile: Array<[string, (notAsked: Uint8Array) => VersionedRecord]> = [

@@ -9,7 +9,7 @@ import { Key } from 'interface-datastore'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { keySlot } from '../../src/index.js'
 import { Owner } from '../../src/owner/owner.js'
-import { makeVersion } from '../../src/replication/record.js'
+import { decodeStored, isIntact, makeVersion, recordDigest } from '../../src/replication/record.js'
 import { Ownership } from '../../src/slots/ownership.js'
 import { SlotTable } from '../../src/slots/table.js'
 import type { VersionedRecord } from '../../src/owner/owner.js'
@@ -202,6 +202,42 @@ describe('owner records', () => {
     await fresh.applyRecords([rec(other, v(1), 'stays'), rec(key, v(2), 'second')], opts)
     expect(await digests(owner)).toEqual(await digests(fresh))
     expect(await digests(makeOwner(child).owner)).toEqual(await digests(fresh))
+  })
+
+  it('gives the checksum with the records of a bulk copy, and stores a copied record with the checksum it came with', async () => {
+    const { owner: sender } = makeOwner()
+    const [good, bad] = [keyIn(true, '/copied-good'), keyIn(true, '/copied-bad')]
+    await sender.applyRecords([rec(good, v(1), 'good'), rec(bad, v(1), 'bad')], opts)
+
+    const copied: VersionedRecord[] = []
+
+    for await (const record of sender.slotRecords(0, 8191, opts)) {
+      copied.push(record)
+    }
+
+    // each record comes with the checksum it is stored with: the one its content hashes to
+    expect(copied.map(r => dec.decode(r.key)).sort()).toEqual([bad.toString(), good.toString()].sort())
+
+    for (const record of copied) {
+      expect(record.checksum).toBe(recordDigest(record.key, record))
+    }
+
+    // the receiver stores the checksum as sent, without hashing again: a wrong one makes the copy read as damaged
+    const { owner: receiver, child } = makeOwner()
+    const wrong = copied.map(r => dec.decode(r.key) === bad.toString() ? { ...r, checksum: (r.checksum ?? 0n) ^ 1n } : r)
+    expect(await receiver.applyRecords(wrong, opts)).toEqual([undefined, undefined])
+
+    const held = decodeStored(await child.get(bad))
+    expect(held.checksum).toBe(recordDigest(bad.uint8Array(), rec(bad, v(1), 'bad')) ^ 1n)
+    expect(isIntact(bad.uint8Array(), held)).toBe(false)
+    expect(await receiver.getRecord(bad, opts)).toBeUndefined()
+    expect(dec.decode((await receiver.getRecord(good, opts))?.value)).toBe('good')
+
+    // a repair (the same record, from a pull that carries no checksum) writes an intact copy over it
+    expect(await receiver.applyRecords([rec(bad, v(1), 'bad')], opts)).toEqual([undefined])
+    expect(dec.decode((await receiver.getRecord(bad, opts))?.value)).toBe('bad')
+    expect(isIntact(bad.uint8Array(), decodeStored(await child.get(bad)))).toBe(true)
+    expect(await digests(receiver)).toEqual(await digests(sender))
   })
 
   it('keeps digests per write equal to those rebuilt from the child', async () => {

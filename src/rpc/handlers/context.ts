@@ -20,7 +20,7 @@ export function recordMessage (record: VersionedRecord): Record {
 
 /** The bytes an entry adds to a frame, near enough to cut frames at `TARGET_FRAME_SIZE` */
 function entrySize (entry: Entry): number {
-  return (entry.key?.byteLength ?? 0) + (entry.value?.byteLength ?? 0) + (entry.version?.byteLength ?? 0) + 12
+  return (entry.key?.byteLength ?? 0) + (entry.value?.byteLength ?? 0) + (entry.version?.byteLength ?? 0) + (entry.checksum == null ? 12 : 21)
 }
 
 /**

@@ -35,6 +35,7 @@ export function recordEntry (record: VersionedRecord, key = record.key): Entry {
     value: record.value as Uint8Array<ArrayBuffer> | undefined,
     version: record.version as Uint8Array<ArrayBuffer>,
     tombstone: record.tombstone,
-    missing: false
+    missing: false,
+    checksum: record.checksum
   }
 }
