@@ -115,8 +115,15 @@ async function migrationRound (round: number, keyCount: number, valueSize: numbe
       return ops / ((now() - t0) / 1000)
     }
 
-    const quietUntil = now() + QUIET_MS
-    record('mig.load.before.ops', 'ops/s', `quorum get/put mix, ${LOAD_CONCURRENCY} in flight, 4 KiB values, nothing moving`, await load(() => now() < quietUntil))
+    /** CPU ms each node process used so far (user + system: what it ran, however busy the machine) */
+    const cpu = async (): Promise<number[]> => Promise.all(nodes.map(async n => (await n.call('stats')).cpuMs))
+    const quietCpu = await cpu()
+    const quietStart = now()
+    const quietUntil = quietStart + QUIET_MS
+    const beforeOps = await load(() => now() < quietUntil)
+    const quietSeconds = (now() - quietStart) / 1000
+    const quietUsed = (await cpu()).map((ms, i) => ms - quietCpu[i])
+    record('mig.load.before.ops', 'ops/s', `quorum get/put mix, ${LOAD_CONCURRENCY} in flight, 4 KiB values, nothing moving`, beforeOps)
 
     const plan = planAddNode(before.table, { id: nodes[3].peerId, addrs: nodes[3].addrs })
     const after = await signTable(plan.table, admin)
@@ -124,6 +131,7 @@ async function migrationRound (round: number, keyCount: number, valueSize: numbe
     let moving = true
     failed = 0
     errors.clear()
+    const moveCpu = await cpu()
     const during = load(() => moving)
     const t0 = now()
 
@@ -146,6 +154,7 @@ async function migrationRound (round: number, keyCount: number, valueSize: numbe
     }
 
     const seconds = (now() - t0) / 1000
+    const moveUsed = (await cpu()).map((ms, i) => ms - moveCpu[i])
     moving = false
     const duringOps = await during
     const moved = progress.reduce((sum, p) => sum + p.bytesCopied, 0)
@@ -157,6 +166,15 @@ async function migrationRound (round: number, keyCount: number, valueSize: numbe
     record('mig.move.mbps', 'MB/s', 'migration: bytes copied / time to every node done', moved / 1e6 / seconds)
     record('mig.load.during.ops', 'ops/s', `the same load during the move (${fmt(seconds)} s)`, duringOps)
     record('mig.load.failed', 'ops', 'client operations that failed during the move (goal 0)', failed)
+
+    // the CPU the move cost: what the nodes used during it beyond what the same
+    // number of client operations cost them with nothing moving
+    const keysCopied = progress.reduce((sum, p) => sum + p.keysCopied, 0)
+    const loadCpu = quietUsed.reduce((a, b) => a + b, 0) / (beforeOps * quietSeconds)
+    const extra = moveUsed.reduce((a, b) => a + b, 0) - loadCpu * duringOps * seconds
+    record('mig.move.cpu.us', 'us/record', 'CPU of the four nodes during the move beyond the client load\'s (at its cost per operation without a move), per record copied', extra * 1000 / Math.max(keysCopied, 1))
+    record('mig.move.cpu.new.us', 'us/record', 'CPU of the new node during the move, per record copied (it also serves its share of the writes)', moveUsed[3] * 1000 / Math.max(keysCopied, 1))
+    record('mig.move.cpu.old.us', 'us/record', 'CPU of the busiest old node during the move beyond its client load\'s, per record copied', Math.max(...[0, 1, 2].map(i => moveUsed[i] - quietUsed[i] / (beforeOps * quietSeconds) * duringOps * seconds)) * 1000 / Math.max(keysCopied, 1))
 
     for (const err of errors) {
       log(`  migration: failure ${err}`)

@@ -520,8 +520,9 @@ export class Owner {
 
   /**
    * As `slotEntries`, with the whole records (values included, tombstones
-   * as tombstones): the bulk copy of the slots a node gains in a slot table
-   * transition. One scan of the child store.
+   * as tombstones, and the checksum each is stored with, just checked): the
+   * bulk copy of the slots a node gains in a slot table transition. One scan
+   * of the child store.
    */
   slotRecords (start: number, end: number, options: OwnerOptions, slotSet?: Uint8Array): AsyncGenerator<VersionedRecord> {
     checkSlotSet(start, end, slotSet)
