@@ -423,8 +423,15 @@ export class Coordinator {
       }
 
       for (let refusals = 0; pending.length > 0; refusals++) {
-        const records = pending.map(op => this.record(op.key, op.value))
-        turn.done()
+        let records: ReplicaRecord[]
+
+        try {
+          records = pending.map(op => this.record(op.key, op.value))
+        } finally {
+          // versioned (or failed to be): later writes of these keys may take their versions
+          turn.done()
+        }
+
         const slot = keySlot(pending[0].key)
         const result = await this.replicate(sets, level, records, epoch, slot, options, linearizable)
 
