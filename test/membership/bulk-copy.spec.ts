@@ -55,6 +55,15 @@ async function store (local: MemoryDatastore, name: string, ms: number, writer: 
   await local.put(key, encodeStored({ version, tombstone: value == null, value: value == null ? undefined : enc(value) }, key.uint8Array()))
 }
 
+/** `value of <name>` under each of `names`, at `ms`, in the stores of the three old owners (each as its writer) */
+async function storeOnOldOwners (all: Node[], names: string[], ms: number): Promise<void> {
+  for (const node of all.slice(0, 3)) {
+    for (const name of names) {
+      await store(node.local, name, ms, node.libp2p.peerId, `value of ${name}`)
+    }
+  }
+}
+
 /** Names of keys (under `prefix`) whose slot `owns` says yes to */
 function keysWhere (prefix: string, count: number, owns: (slot: number) => boolean): string[] {
   const out: string[] = []
@@ -145,6 +154,19 @@ describe('bulk copy of the slots a node gains in a slot table transition', () =>
 
   const gains = (slot: number): boolean => t2.owners(slot).some(o => o.equals(nodes[3].libp2p.peerId))
 
+  /** A `setup` fill: `count` keys (under `prefix`) of slots the 4th node gains, on the three old owners; `names` once filled */
+  function gainedKeys (prefix: string, count = 20): { fill: (all: Node[]) => Promise<void>, names: string[] } {
+    const names: string[] = []
+
+    return {
+      names,
+      fill: async (all) => {
+        names.push(...keysWhere(prefix, count, gains))
+        await storeOnOldOwners(all, names, Date.now() - 20_000)
+      }
+    }
+  }
+
   it('copies values and tombstones; a newer record already held is not overwritten by the older copy', async () => {
     const now = Date.now()
     let names: { older: string[], tombstones: string[], values: string[] } = { older: [], tombstones: [], values: [] }
@@ -197,18 +219,8 @@ describe('bulk copy of the slots a node gains in a slot table transition', () =>
   }, 120_000)
 
   it('a move ends with heartbeats sent only when trackers change (none on the interval)', async () => {
-    const now = Date.now()
-    let names: string[] = []
-
-    await setup(async (all) => {
-      names = keysWhere('quiet', 20, gains)
-
-      for (const node of all.slice(0, 3)) {
-        for (const name of names) {
-          await store(node.local, name, now - 20_000, node.libp2p.peerId, `value of ${name}`)
-        }
-      }
-    }, () => ({ heartbeatInterval: 3_600_000 }))
+    const { fill, names } = gainedKeys('quiet')
+    await setup(fill, () => ({ heartbeatInterval: 3_600_000 }))
 
     await move()
 
@@ -218,18 +230,8 @@ describe('bulk copy of the slots a node gains in a slot table transition', () =>
   }, 120_000)
 
   it('the copy carries the checksum each old owner checked; a record copied with a wrong one reads as damaged and is repaired in the move', async () => {
-    const now = Date.now()
-    let names: string[] = []
-
-    await setup(async (all) => {
-      names = keysWhere('summed', 20, gains)
-
-      for (const node of all.slice(0, 3)) {
-        for (const name of names) {
-          await store(node.local, name, now - 20_000, node.libp2p.peerId, `value of ${name}`)
-        }
-      }
-    })
+    const { fill, names } = gainedKeys('summed')
+    await setup(fill)
 
     // the old owner asked first for whole slots sends one record with its checksum off by one bit
     const first = t2.ranges.flatMap(r => r.owners.some(o => o.equals(nodes[3].libp2p.peerId)) ? [r.start] : [])[0]
@@ -284,19 +286,10 @@ describe('bulk copy of the slots a node gains in a slot table transition', () =>
   ]
 
   it.each(hostile)('an old owner answering %s fails that copy with a typed error; the slots are copied from the others', async (_, bad) => {
-    const now = Date.now()
-    let names: string[] = []
+    const { fill, names } = gainedKeys('bulk', 40)
 
     // the 4th node takes 1 MiB frames: the hostile answer of 3 MiB is more
-    const { failures } = await setup(async (all) => {
-      names = keysWhere('bulk', 40, gains)
-
-      for (const node of all.slice(0, 3)) {
-        for (const name of names) {
-          await store(node.local, name, now - 20_000, node.libp2p.peerId, `value of ${name}`)
-        }
-      }
-    }, i => i === 3 ? { maxMessageSize: 1024 * 1024 } : {})
+    const { failures } = await setup(fill, i => i === 3 ? { maxMessageSize: 1024 * 1024 } : {})
 
     // the old owner the 4th node asks first for whole slots (the first owner of its first gained slot)
     const first = t2.ranges.flatMap(r => r.owners.some(o => o.equals(nodes[3].libp2p.peerId)) ? [r.start] : [])[0]
