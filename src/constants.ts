@@ -46,3 +46,16 @@ export const DEFAULT_TOMBSTONE_GRACE_PERIOD = 24 * 60 * 60 * 1000
 export const DEFAULT_HEARTBEAT_INTERVAL = 1000
 /** Default heartbeat intervals without an answer before a peer is suspected down */
 export const DEFAULT_SUSPECT_AFTER = 3
+
+/**
+ * libp2p's connection monitor settings for the nodes this package creates
+ * (the command line's, the benchmarks'): keep pinging, but never abort a
+ * connection because one ping was slow. By default libp2p aborts a
+ * connection whose ping takes longer than an adaptive timeout (5 s at
+ * least), failing every stream on it with "The operation was aborted due to
+ * timeout": a busy process (a large putMany on a loaded machine) loses all
+ * its requests to a peer that is up. The cluster has its own failure
+ * detector (heartbeats) and request timeouts for peers that are really gone.
+ * Recommended for libp2p nodes given to `ClusterDatastore` too.
+ */
+export const CONNECTION_MONITOR = { abortConnectionOnPingFailure: false }

@@ -61,7 +61,7 @@ export { heliaCluster, HeliaCluster, ClusterService } from './blockstore/helia.j
 export type { HeliaClusterInit, ClusterServiceComponents } from './blockstore/helia.js'
 export { SharedPinsDatastore, HELIA_PIN_NAMESPACES } from './blockstore/pins.js'
 export type { SharedPinsInit } from './blockstore/pins.js'
-export { SLOT_COUNT, PROTOCOL } from './constants.js'
+export { CONNECTION_MONITOR, SLOT_COUNT, PROTOCOL } from './constants.js'
 export type { AntiEntropyStats } from './replication/anti-entropy.js'
 export type { Consistency, ConsistencyOptions } from './replication/consistency.js'
 export type { ClusterStatus, LayoutStatus, PeerStatus } from './datastore/cluster-datastore.js'

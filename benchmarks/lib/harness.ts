@@ -15,7 +15,7 @@ import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { MemoryDatastore } from 'datastore-core'
 import { createLibp2p } from 'libp2p'
-import { ClusterDatastore, SlotTable } from '../../src/index.js'
+import { CONNECTION_MONITOR, ClusterDatastore, SlotTable } from '../../src/index.js'
 import { CHILD_ENV, dhtOptions } from './node-process.js'
 import { CommandChannel } from './ipc.js'
 import { handleRawProtocols } from './raw.js'
@@ -102,6 +102,7 @@ export async function createCallerNode (dht: boolean): Promise<Libp2p<any>> {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
+    connectionMonitor: CONNECTION_MONITOR,
     // the services are typed by their map; either map is fine here
     services: (dht ? { identify: identify(), ping: ping(), dht: kadDHT(dhtOptions(true)) } : {}) as any
   })

@@ -22,7 +22,7 @@ import { Key } from 'interface-datastore'
 import { createLibp2p } from 'libp2p'
 import { publicKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
-import { ClusterDatastore, keySlot, openSignedTable } from '../../src/index.js'
+import { CONNECTION_MONITOR, ClusterDatastore, keySlot, openSignedTable } from '../../src/index.js'
 import { applyExperiments } from './experiments.js'
 import { serveCommands } from './ipc.js'
 import { syscalls } from './machine.js'
@@ -99,6 +99,7 @@ export async function createBenchNode (init: NodeInit): Promise<Libp2p<any>> {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
+    connectionMonitor: CONNECTION_MONITOR,
     // the services are typed by their map; either map is fine here
     services: (init.dht ? { identify: identify(), ping: ping(), dht: kadDHT(dhtOptions(false)) } : {}) as any
   })

@@ -10,6 +10,7 @@ import { yamux } from '@libp2p/yamux'
 import { MemoryDatastore } from 'datastore-core'
 import { NotFoundError } from 'interface-store'
 import { createLibp2p } from 'libp2p'
+import { CONNECTION_MONITOR } from '../constants.js'
 import { ClusterDatastore } from '../datastore/cluster-datastore.js'
 import { ClusterAggregateError, ClusterError, UnauthorizedError } from '../errors.js'
 import { loadConfig } from './config.js'
@@ -45,7 +46,8 @@ export async function openClient (file: string, io: CliIO, requestTimeout?: numb
     addresses: { listen: [] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()]
+    streamMuxers: [yamux()],
+    connectionMonitor: CONNECTION_MONITOR
   })
 
   const options = { ...config.options }

@@ -6,7 +6,7 @@ import { yamux } from '@libp2p/yamux'
 import { MemoryDatastore } from 'datastore-core'
 import { createLibp2p } from 'libp2p'
 import { Key } from 'interface-datastore'
-import { ClusterDatastore, RESERVED_NAMESPACE, SlotTable, keySlot, signTable } from '../../src/index.js'
+import { CONNECTION_MONITOR, ClusterDatastore, RESERVED_NAMESPACE, SlotTable, keySlot, signTable } from '../../src/index.js'
 import type { ClusterDatastoreOptions, SignedSlotTable } from '../../src/index.js'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
@@ -58,7 +58,8 @@ export async function createNode (transport: 'tcp' | 'memory' = 'tcp'): Promise<
     },
     transports: [transport === 'tcp' ? tcp() : memory()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()]
+    streamMuxers: [yamux()],
+    connectionMonitor: CONNECTION_MONITOR
   })
 }
 

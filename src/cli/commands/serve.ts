@@ -7,7 +7,7 @@ import { FsDatastore } from 'datastore-fs'
 import { LevelDatastore } from 'datastore-level'
 import { createLibp2p } from 'libp2p'
 import { ClusterDatastore } from '../../datastore/cluster-datastore.js'
-import { SLOT_COUNT, PROTOCOL } from '../../constants.js'
+import { CONNECTION_MONITOR, SLOT_COUNT, PROTOCOL } from '../../constants.js'
 import { InvalidParametersError } from '../../errors.js'
 import { CONFIG_OPTION, PROGRAM, configPath, stringOption } from '../args.js'
 import { STORE_TYPES, loadConfig } from '../config.js'
@@ -329,7 +329,8 @@ async function listen (config: NodeConfig): Promise<Libp2p> {
         // default: the members on one machine, and every short-lived command
         // line client dialling every node, pass that in ordinary use
         inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND
-      }
+      },
+      connectionMonitor: CONNECTION_MONITOR
     })
   } catch (err) {
     // libp2p's message carries stack traces and advice about its own options; keep the per-address reasons
