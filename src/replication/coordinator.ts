@@ -867,6 +867,7 @@ export class Coordinator {
       return (up.length >= ws[s] ? up : set).map(o => o.toString())
     }))
     const targets = owners.filter(o => targeted.has(o.toString()))
+    // suspected owners not written to while the others can make W: written after all if they cannot (one of them failed)
     const skipped = owners.filter(o => !targeted.has(o.toString()))
     const inSets = (peer: PeerId): number[] => ids.flatMap((set, s) => set.has(peer.toString()) ? [s] : [])
     // the most backlogged first: as many deferred as leave W owners of each set to write to
@@ -912,9 +913,9 @@ export class Coordinator {
 
     const result = await new Promise<Replicated>((resolve) => {
       const settle = (): void => {
-        // a record W cannot reach without the deferred owners: write to them after all
-        if (decision == null && moved == null && deferred.length > 0 && sets.some((_, s) => records.some((_, i) => short(s, i)))) {
-          for (const peer of deferred.splice(0)) {
+        // a record W cannot reach without the deferred or skipped owners: write to them after all
+        if (decision == null && moved == null && (deferred.length > 0 || skipped.length > 0) && sets.some((_, s) => records.some((_, i) => short(s, i)))) {
+          for (const peer of [...deferred.splice(0), ...skipped.splice(0)]) {
             write(peer)
           }
         }

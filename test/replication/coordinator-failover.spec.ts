@@ -161,6 +161,44 @@ describe('coordinator: an owner of N=3 stopped and restarted', () => {
     expect(await store.has(new Key('/before/0'), { consistency: 'one' })).to.equal(false)
   })
 
+  it('a write skips an owner wrongly suspected, and writes to it after all when an owner it counted on fails', async () => {
+    for (let i = 0; i < 3; i++) {
+      const key = await generateKeyPair('Ed25519')
+      const libp2p = await libp2pWith(key, '/ip4/127.0.0.1/tcp/0')
+      nodes.push({ key, listen: libp2p.getMultiaddrs()[0].toString(), libp2p, local: new MemoryDatastore(), store: undefined as any })
+    }
+
+    const clientKey = await generateKeyPair('Ed25519')
+    const clientLibp2p = await libp2pWith(clientKey, '/ip4/127.0.0.1/tcp/0')
+    const table = SlotTable.even(nodes.map(n => ({ id: n.libp2p.peerId, addrs: n.libp2p.getMultiaddrs() })), { epoch: 1, replicas: 3 })
+    // heartbeats far apart: nothing but the test decides who is suspected
+    const options = { ...OPTIONS, heartbeatInterval: 3_600_000, clients: [clientLibp2p.peerId] } as ClusterDatastoreOptions
+
+    for (const node of nodes) {
+      node.store = new ClusterDatastore(node.libp2p, node.local, table, options)
+      await node.store.start()
+    }
+
+    const client = new ClusterDatastore(clientLibp2p, new MemoryDatastore(), table, options)
+    await client.start()
+    nodes.push({ key: clientKey, listen: '', libp2p: clientLibp2p, local: new MemoryDatastore(), store: client })
+    const key = new Key('/suspected/k')
+    await client.put(key, enc.encode('first'), { consistency: 'all' })
+
+    // the client suspects node 1, which is up (a heartbeat lost under load); node 2 is gone and not suspected yet
+    const suspected = nodes[1].libp2p.peerId
+    const detector = (client as unknown as { detector: { isSuspected(peer: unknown): boolean } }).detector
+    const isSuspected = detector.isSuspected.bind(detector)
+    detector.isSuspected = (peer) => String(peer) === suspected.toString() || isSuspected(peer)
+    await nodes[2].store.stop()
+    await nodes[2].libp2p.stop()
+
+    // node 0 and node 2 were enough for W = 2; node 2 fails: node 1 is written to after all
+    await client.put(key, enc.encode('second'))
+    expect(dec.decode(await nodes[1].store.get(key, { consistency: 'one' }))).to.equal('second')
+    expect(dec.decode(await client.get(key))).to.equal('second')
+  })
+
   it('an owner that accepts requests and never answers is waited for only until it is suspected', async () => {
     for (let i = 0; i < 3; i++) {
       const key = await generateKeyPair('Ed25519')
