@@ -597,6 +597,8 @@ export class Owner {
     let damaged = 0
 
     for await (const pair of breathing(this.init.child.query({}, options))) {
+      // a child store's query need not watch the signal: a scrub of a large store ends when asked
+      options.signal?.throwIfAborted()
       const bytes = pair.key.uint8Array()
       const slot = keySlot(bytes)
 

@@ -515,7 +515,7 @@ export class Coordinator {
     // during a transition: the old owners until the new ones copied their slots
     const ownership = this.init.router.readOwnership()
     const out: Array<ReplicaRecord | undefined> = new Array(keys.length)
-    const groups = groupByRange(ownership, keys.map((key, index) => ({ key, index })), item => item.key)
+    const groups = groupByOwners(ownership, keys.map((key, index) => ({ key, index })), item => item.key)
     let moved: MovedAnswer | undefined
 
     await Promise.all([...groups.values()].map(async ({ owners, items }) => {
@@ -604,7 +604,7 @@ export class Coordinator {
       if (versionsOnly) {
         // records without their values: nothing to repair with
         items.forEach((item, i) => {
-          out[item.index] = newestOf(answers.map(answer => answer.records[i]))
+          out[item.index] = newestOf(answers, i)
         })
         return
       }
@@ -612,7 +612,7 @@ export class Coordinator {
       const stale = new Map<string, { peer: PeerId, records: ReplicaRecord[] }>()
 
       items.forEach((item, i) => {
-        const newest = newestOf(answers.map(answer => answer.records[i]))
+        const newest = newestOf(answers, i)
         out[item.index] = newest
 
         if (newest == null) {
@@ -1120,13 +1120,17 @@ export class Coordinator {
 
   /**
    * The records of `keys` held by one owner, in order, without their values:
-   * REPLICA_VERSIONS of up to `GET_MANY_CHUNK` keys each, one after the other
+   * REPLICA_VERSIONS of up to `GET_MANY_CHUNK` keys each, pipelined on the
+   * owner's stream
    */
   private async versions (peer: PeerId, keys: Key[], epoch: number, slot: number, options: AbortOptions): Promise<Array<ReplicaRecord | undefined>> {
-    const out: Array<ReplicaRecord | undefined> = []
+    const chunks: Key[][] = []
 
     for (let i = 0; i < keys.length; i += GET_MANY_CHUNK) {
-      const chunk = keys.slice(i, i + GET_MANY_CHUNK)
+      chunks.push(keys.slice(i, i + GET_MANY_CHUNK))
+    }
+
+    const answered = await Promise.all(chunks.map(async chunk => {
       const res = await this.call(peer, { type: Request.Type.REPLICA_VERSIONS, epoch, keys: chunk.map(k => k.uint8Array() as Uint8Array<ArrayBuffer>) }, slot, options)
 
       if (res.status !== Response.Status.OK) {
@@ -1137,18 +1141,13 @@ export class Coordinator {
         throw new UnavailableError(`Peer ${peer.toString()} answered ${res.entries.length} of the ${chunk.length} versions asked for`, { peer: peer.toString(), slot })
       }
 
-      res.entries.forEach((entry, j) => {
-        if (entry.missing || entry.version == null) {
-          out.push(undefined)
-          return
-        }
+      // the newest of each key advances the clock in `versionRead`
+      return res.entries.map((entry, j): ReplicaRecord | undefined => entry.missing || entry.version == null
+        ? undefined
+        : { key: chunk[j].uint8Array(), version: entry.version, tombstone: entry.tombstone === true })
+    }))
 
-        // the newest of each key advances the clock in `versionRead`
-        out.push({ key: chunk[j].uint8Array(), version: entry.version, tombstone: entry.tombstone === true })
-      })
-    }
-
-    return out
+    return answered.flat()
   }
 
   private async * queryOwner (peer: PeerId, prefix: string | undefined, keysOnly: boolean, epoch: number, options: AbortOptions): AsyncGenerator<ReplicaRecord> {
@@ -1251,7 +1250,7 @@ export class Coordinator {
 function groupBySets<T> (router: Router, items: T[], keyOf: (item: T) => Key): Array<{ sets: Array<readonly PeerId[]>, items: T[] }> {
   if (!router.moving()) {
     // one table in force: one owner set per range
-    return [...groupByRange(router.ownership(), items, keyOf).values()].map(({ owners, items }) => ({ sets: [owners], items }))
+    return [...groupByOwners(router.ownership(), items, keyOf).values()].map(({ owners, items }) => ({ sets: [owners], items }))
   }
 
   // a range's owner list is one array object: one group per pair of ranges, no peer ID compared per key
@@ -1306,7 +1305,7 @@ function union (sets: Array<readonly PeerId[]>): PeerId[] {
  * share a group, so a batch sends one request per owner, not one per range.
  * Each group's owner list is the first range's.
  */
-function groupByRange<T> (ownership: Ownership, items: T[], keyOf: (item: T) => Key): Map<readonly PeerId[], { owners: readonly PeerId[], items: T[] }> {
+function groupByOwners<T> (ownership: Ownership, items: T[], keyOf: (item: T) => Key): Map<readonly PeerId[], { owners: readonly PeerId[], items: T[] }> {
   const table = ownership.table
   // a range's owner list is one array object: its group is found once per range, no peer ID compared per key
   const byList = new Map<readonly PeerId[], { owners: readonly PeerId[], items: T[] }>()
@@ -1349,11 +1348,13 @@ function distinctOwners (ownership: Ownership): PeerId[] {
   return [...seen.values()]
 }
 
-/** The newest intact record among owners' answers for one key */
-function newestOf (records: Array<ReplicaRecord | undefined>): ReplicaRecord | undefined {
+/** The newest intact record among owners' answers for the key at `i` */
+function newestOf (answers: ReadonlyArray<{ records: Array<ReplicaRecord | undefined> }>, i: number): ReplicaRecord | undefined {
   let newest: ReplicaRecord | undefined
 
-  for (const record of records) {
+  for (const { records } of answers) {
+    const record = records[i]
+
     if (record != null && record.damaged !== true && (newest == null || compareVersions(record.version, newest.version) > 0)) {
       newest = record
     }

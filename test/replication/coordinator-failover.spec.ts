@@ -86,6 +86,33 @@ describe('coordinator: an owner of N=3 stopped and restarted', () => {
     nodes.length = 0
   })
 
+  /**
+   * Three owners (N=3) on `options`, `nodes[0..2]`, and a client outside the
+   * table, `nodes[3]`: it coordinates, so every owner is remote to it
+   */
+  async function ownersAndClient (options: ClusterDatastoreOptions): Promise<{ table: SlotTable, client: ClusterDatastore }> {
+    for (let i = 0; i < 3; i++) {
+      const key = await generateKeyPair('Ed25519')
+      const libp2p = await libp2pWith(key, '/ip4/127.0.0.1/tcp/0')
+      nodes.push({ key, listen: libp2p.getMultiaddrs()[0].toString(), libp2p, local: new MemoryDatastore(), store: undefined as any })
+    }
+
+    const clientKey = await generateKeyPair('Ed25519')
+    const clientLibp2p = await libp2pWith(clientKey, '/ip4/127.0.0.1/tcp/0')
+    const table = SlotTable.even(nodes.map(n => ({ id: n.libp2p.peerId, addrs: n.libp2p.getMultiaddrs() })), { epoch: 1, replicas: 3 })
+    const withClient = { ...options, clients: [clientLibp2p.peerId] } as ClusterDatastoreOptions
+
+    for (const node of nodes) {
+      node.store = new ClusterDatastore(node.libp2p, node.local, table, withClient)
+      await node.store.start()
+    }
+
+    const client = new ClusterDatastore(clientLibp2p, new MemoryDatastore(), table, withClient)
+    await client.start()
+    nodes.push({ key: clientKey, listen: '', libp2p: clientLibp2p, local: new MemoryDatastore(), store: client })
+    return { table, client }
+  }
+
   it('quorum operations go on while it is down; hints bring it back equal to the others', async () => {
     for (let i = 0; i < 3; i++) {
       const key = await generateKeyPair('Ed25519')
@@ -162,26 +189,8 @@ describe('coordinator: an owner of N=3 stopped and restarted', () => {
   })
 
   it('a write skips an owner wrongly suspected, and writes to it after all when an owner it counted on fails', async () => {
-    for (let i = 0; i < 3; i++) {
-      const key = await generateKeyPair('Ed25519')
-      const libp2p = await libp2pWith(key, '/ip4/127.0.0.1/tcp/0')
-      nodes.push({ key, listen: libp2p.getMultiaddrs()[0].toString(), libp2p, local: new MemoryDatastore(), store: undefined as any })
-    }
-
-    const clientKey = await generateKeyPair('Ed25519')
-    const clientLibp2p = await libp2pWith(clientKey, '/ip4/127.0.0.1/tcp/0')
-    const table = SlotTable.even(nodes.map(n => ({ id: n.libp2p.peerId, addrs: n.libp2p.getMultiaddrs() })), { epoch: 1, replicas: 3 })
     // heartbeats far apart: nothing but the test decides who is suspected
-    const options = { ...OPTIONS, heartbeatInterval: 3_600_000, clients: [clientLibp2p.peerId] } as ClusterDatastoreOptions
-
-    for (const node of nodes) {
-      node.store = new ClusterDatastore(node.libp2p, node.local, table, options)
-      await node.store.start()
-    }
-
-    const client = new ClusterDatastore(clientLibp2p, new MemoryDatastore(), table, options)
-    await client.start()
-    nodes.push({ key: clientKey, listen: '', libp2p: clientLibp2p, local: new MemoryDatastore(), store: client })
+    const { client } = await ownersAndClient({ ...OPTIONS, heartbeatInterval: 3_600_000 })
     const key = new Key('/suspected/k')
     await client.put(key, enc.encode('first'), { consistency: 'all' })
 
@@ -200,27 +209,10 @@ describe('coordinator: an owner of N=3 stopped and restarted', () => {
   })
 
   it('an owner that accepts requests and never answers is waited for only until it is suspected', async () => {
-    for (let i = 0; i < 3; i++) {
-      const key = await generateKeyPair('Ed25519')
-      const libp2p = await libp2pWith(key, '/ip4/127.0.0.1/tcp/0')
-      nodes.push({ key, listen: libp2p.getMultiaddrs()[0].toString(), libp2p, local: new MemoryDatastore(), store: undefined as any })
-    }
-
-    // a client, not an owner: its reads ask owners in table order, the silent one first for some keys
-    const clientKey = await generateKeyPair('Ed25519')
-    const clientLibp2p = await libp2pWith(clientKey, '/ip4/127.0.0.1/tcp/0')
-    const table = SlotTable.even(nodes.map(n => ({ id: n.libp2p.peerId, addrs: n.libp2p.getMultiaddrs() })), { epoch: 1, replicas: 3 })
-    // far longer than the test may take: only suspicion can end the wait
-    const options = { ...OPTIONS, requestTimeout: 120_000, suspectAfter: 10, clients: [clientLibp2p.peerId] } as ClusterDatastoreOptions
-
-    for (const node of nodes) {
-      node.store = new ClusterDatastore(node.libp2p, node.local, table, options)
-      await node.store.start()
-    }
-
-    const client = new ClusterDatastore(clientLibp2p, new MemoryDatastore(), table, options)
-    await client.start()
-    nodes.push({ key: clientKey, listen: '', libp2p: clientLibp2p, local: new MemoryDatastore(), store: client })
+    // a client, not an owner: its reads ask owners in table order, the silent one first for some keys;
+    // requests wait far longer than the test may take: only suspicion can end the wait
+    const options = { ...OPTIONS, requestTimeout: 120_000, suspectAfter: 10 }
+    const { table, client } = await ownersAndClient(options)
 
     const keys = Array.from({ length: 12 }, (_, i) => new Key(`/silent/${i}`))
 

@@ -6,7 +6,7 @@ import { LevelDatastore } from 'datastore-level'
 import { Key } from 'interface-datastore'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ClusterDatastore, SlotTable } from '../../src/index.js'
-import { compareVersions, decodeStored, isIntact, RECORD_FORMAT } from '../../src/replication/record.js'
+import { compareVersions, decodeStored, encodeStored, isIntact, makeVersion, RECORD_FORMAT } from '../../src/replication/record.js'
 import { createNode } from '../utils/cluster.js'
 import type { ClusterNode } from '../utils/cluster.js'
 import type { ClusterDatastoreOptions } from '../../src/index.js'
@@ -231,6 +231,28 @@ describe('damaged records', () => {
 
     // nothing damaged is left
     expect(await c.store.scrub()).toEqual({ checked: keys.length, damaged: 0 })
+  })
+
+  it('stop() during a scrub of a large store ends it: the scrub rejects, nothing is left running', async () => {
+    const [, , c] = await replicated()
+    const version = makeVersion(BigInt(Date.now()) << 16n, c.libp2p.peerId.toMultihash().bytes)
+    const batch = c.local.batch()
+
+    // records straight into the child store: many for a scan that yields every few hundred
+    for (let i = 0; i < 50_000; i++) {
+      const key = new Key(`/damage/scrub/many/${i}`)
+      batch.put(key, encodeStored({ version, tombstone: false, value: GOOD }, key.uint8Array()))
+    }
+
+    await batch.commit()
+
+    const scrub = c.store.scrub()
+    const settled = scrub.then(() => 'resolved', (err: Error) => err.name)
+    await c.store.stop()
+
+    expect(await settled).toBe('NotStartedError')
+    // a scrub asked of a stopped store is refused, not started
+    await expect(c.store.scrub()).rejects.toThrow(expect.objectContaining({ name: 'NotStartedError' }))
   })
 
   it('scrubs every scrubInterval while started', async () => {

@@ -73,7 +73,8 @@ const KINDS: ReadonlyArray<readonly [FuzzKind, number]> = [
 
 const TYPES = [
   Request.Type.GET, Request.Type.HAS, Request.Type.PUT, Request.Type.DELETE, Request.Type.BATCH,
-  Request.Type.GET_MANY, Request.Type.QUERY, Request.Type.CREDIT, Request.Type.CANCEL, Request.Type.TABLE, Request.Type.GET_TABLE, Request.Type.UNKNOWN
+  Request.Type.GET_MANY, Request.Type.QUERY, Request.Type.CREDIT, Request.Type.CANCEL, Request.Type.TABLE, Request.Type.GET_TABLE,
+  Request.Type.REPLICA_VERSIONS, Request.Type.UNKNOWN
 ]
 
 /** Key bytes no owner should accept, or should handle with care */
@@ -147,6 +148,10 @@ function validRequest (rng: Prng, ctx: FuzzContext, id: number): Partial<Request
     case Request.Type.GET_MANY:
       req.keys = Array.from({ length: rng.int(0, 40) }, key)
       req.credit = rng.int(64 * 1024, 1024 * 1024)
+      break
+    case Request.Type.REPLICA_VERSIONS:
+      // now and then past the 1,024 keys one may name
+      req.keys = Array.from({ length: rng.chance(0.9) ? rng.int(0, 40) : rng.int(1000, 1100) }, key)
       break
     case Request.Type.QUERY:
       req.prefix = rng.pick(['', '/fuzz', '/fuzz/1', '/nothing', '/honest'])
