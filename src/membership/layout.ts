@@ -258,9 +258,24 @@ export class Layout {
    * (`SlotTable.dead`): the move does not wait for them
    */
   every (pick: (t: Trackers) => number): boolean {
+    // asked by every read during a move (`readOwnership`): no copies, no map of the members
     const epoch = this.current.table.epoch
     const dead = this.current.table.dead
-    return this.members().every(peer => dead.some(d => d.equals(peer)) || this.dead.has(peer.toString()) || pick(this.trackersOf(peer)) >= epoch)
+    const self = this.self.toString()
+    const unknown: Trackers = { ack: 0, sync: 0, syncAck: 0 }
+
+    for (const ownership of [this.previous, this.current]) {
+      for (const { id } of ownership?.table.peers ?? []) {
+        const name = id.toString()
+        const trackers = name === self ? this.own : this.known.get(name) ?? unknown
+
+        if (pick(trackers) < epoch && !this.dead.has(name) && !dead.some(d => d.equals(id))) {
+          return false
+        }
+      }
+    }
+
+    return true
   }
 
   /** Learn trackers from a member's message (each only grows); this node's own are never taken from others */
