@@ -230,7 +230,17 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       adminKey: this.adminKey,
       log: this.log.newScope('table'),
       current: () => ({ table: this.table, signed: this.signed }),
-      adopt: (signed) => this.updateSlotTable(signed),
+      adopt: (signed, from) => {
+        const adopted = this.updateSlotTable(signed)
+
+        // how far the members are in this transition, as the sender knows: when it is over, this node need not
+        // wait for the next heartbeats to read from the new owners. Trackers are not signed: a member's only
+        if (adopted && from != null && this.members.has(from.peer.toString())) {
+          this.learn(from.trackers)
+        }
+
+        return adopted
+      },
       channel: (peer) => this.channel(peer)
     })
 

@@ -10,6 +10,7 @@ import { Request, Response } from '../pb/message.js'
 import { errorFromResponse } from '../rpc/errors.js'
 import { openSignedTable, peekSignedTable, tableHash } from './signed-table.js'
 import type { SignedSlotTable } from './signed-table.js'
+import type { Tracker } from '../pb/message.js'
 import type { PeerChannel } from '../rpc/client.js'
 import type { SlotTable } from '../slots/table.js'
 import type { AbortOptions, Logger, PeerId, PublicKey } from '@libp2p/interface'
@@ -25,8 +26,11 @@ export interface TableKeeperInit {
   adminKey?: PublicKey
   log: Logger
   current(): HeldTable
-  /** Adopt a verified newer table (`updateSlotTable`) */
-  adopt(signed: SignedSlotTable): boolean
+  /**
+   * Adopt a verified newer table (`updateSlotTable`); `from`: the peer it came
+   * from and the transition trackers it sent with it, if any
+   */
+  adopt(signed: SignedSlotTable, from?: { peer: PeerId, trackers: Tracker[] }): boolean
   /** The channel to a peer, to ask it for its table */
   channel(peer: PeerId): PeerChannel
 }
@@ -150,13 +154,13 @@ export class TableKeeper {
    * @returns the verdict
    * @throws as {@link judge}
    */
-  async receive (bytes: Uint8Array | undefined, from: string, options?: AbortOptions): Promise<Verdict> {
+  async receive (bytes: Uint8Array | undefined, from: string, options?: AbortOptions, sender?: { peer: PeerId, trackers: Tracker[] }): Promise<Verdict> {
     const verdict = await this.judge(bytes, from, options)
 
     if (verdict.kind === 'newer') {
       this.verified = Math.max(this.verified, verdict.signed.table.epoch)
 
-      if (this.init.adopt(verdict.signed)) {
+      if (this.init.adopt(verdict.signed, sender)) {
         this.init.log('adopted slot table epoch %d (hash %s) from %s', verdict.signed.table.epoch, verdict.signed.hash, from)
       }
     }
@@ -167,12 +171,14 @@ export class TableKeeper {
   /**
    * Catch up with a peer known to hold a newer table: adopt `bytes` (its
    * signed table, from a MOVED answer) or, without them, ask it for its
-   * table (GET_TABLE)
+   * table (GET_TABLE). The transition trackers that came with the table
+   * (`trackers`, or those of the GET_TABLE answer) are learnt once it is
+   * adopted.
    *
    * @throws {MovedError} this node has no admin key, or the peer offered no signed table
    * @throws as {@link judge}
    */
-  async learn (peer: PeerId, epoch: number, bytes: Uint8Array | undefined, options?: AbortOptions): Promise<void> {
+  async learn (peer: PeerId, epoch: number, bytes: Uint8Array | undefined, options?: AbortOptions, trackers: Tracker[] = []): Promise<void> {
     if (this.init.adminKey == null) {
       throw new MovedError(`Peer ${peer.toString()} is on slot table epoch ${epoch} and this node on epoch ${this.init.current().table.epoch}, but without an admin key this node adopts no table from the network: give every node the same table, or an admin key and signed tables`)
     }
@@ -185,13 +191,14 @@ export class TableKeeper {
       }
 
       bytes = res.signedTable
+      trackers = res.trackers
     }
 
     if (bytes == null || bytes.byteLength === 0) {
       throw new MovedError(`Peer ${peer.toString()} claims slot table epoch ${epoch} but holds no signed table to show for it`)
     }
 
-    await this.receive(bytes, `peer ${peer.toString()}`, options)
+    await this.receive(bytes, `peer ${peer.toString()}`, options, { peer, trackers })
   }
 
   /**

@@ -16,6 +16,7 @@ import { yamux } from '@libp2p/yamux'
 import { MemoryDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
 import { Key } from 'interface-datastore'
+import all from 'it-all'
 import { createLibp2p } from 'libp2p'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
@@ -478,6 +479,99 @@ describe('moving data between slot tables while clients read and write (R=3, quo
     await underLoad(recorder, [...clients, live[0]], async () => { await move(recorder, live, t2, clients[1], admin) })
 
     await checkPlacement(live, t2, clients[1].store)
+  }, 120_000)
+
+  /**
+   * Three clients on epoch 1 that send no heartbeat after their first, while
+   * the members remove node 3, dead, in epoch 2. `before`: their heartbeats
+   * were answered before the move, so they hear of epoch 2 from the MOVED
+   * answers to their first operation; otherwise they start after the move
+   * and catch up from their first heartbeat's answers. Either way a client
+   * that adopted epoch 2 must learn from the same answer that the move is
+   * over, or it reads from the old owners, the dead node among them, until
+   * its next heartbeat.
+   */
+  async function lateClients (before: boolean): Promise<void> {
+    const extra = await createNode()
+    cleanup.push(async () => { await extra.stop() })
+    const { nodes, clients, admin, t1 } = await setup(4, (all, c) => even(1, all, 3, [...c, extra.peerId]))
+    const live = nodes.slice(0, 3)
+    const recorder = new HistoryRecorder()
+    await preload(recorder, clients[0])
+    const t2 = planRemoveNode(t1.table, nodes[3].libp2p.peerId, { dead: true }).table
+
+    const start = async (): Promise<ClusterDatastore[]> => Promise.all([clients[0].libp2p, clients[1].libp2p, extra].map(async (libp2p, i) => {
+      await clients[i]?.store.stop()
+      const store = new ClusterDatastore(libp2p, new MemoryDatastore(), t1, { ...OPTIONS, heartbeatInterval: 3_600_000, adminKey: admin.publicKey })
+      cleanup.push(async () => { await store.stop() })
+      await store.start()
+      return store
+    }))
+
+    let late: ClusterDatastore[] = []
+
+    if (before) {
+      late = await start()
+      // their one heartbeat answered by every member (the answer carries the member's trackers)
+      await waitFor('the late clients to hear from every member', () => late.every(store => store.status().peers.every(p => p.trackers.ack >= 1)))
+    }
+
+    await kill(nodes[3])
+    await move(recorder, live, t2, live[0], admin)
+
+    if (before) {
+      expect(late.map(store => store.slots.epoch)).toEqual([1, 1, 1])
+    } else {
+      late = await start()
+      // the moment each adopts epoch 2 it knows the move is over: the trackers came with the table (before
+      // its next heartbeat could bring them, which needs a network round trip: the check runs every turn)
+      const deadline = Date.now() + 30_000
+      const doneOnAdoption = await Promise.all(late.map(async store => {
+        while (store.slots.epoch !== 2) {
+          if (Date.now() > deadline) {
+            throw new Error('a late client did not adopt epoch 2 within 30 s')
+          }
+
+          await new Promise(resolve => setImmediate(resolve))
+        }
+
+        return store.status().layout.done
+      }))
+      expect(doneOnAdoption).toEqual([true, true, true])
+    }
+
+    // first a get at all of a key whose old owners are the dead node and two that still own it: they
+    // answer, no MOVED comes back, and only trackers learnt with the table end the client's transition
+    const dead = nodes[3].libp2p.peerId
+    const index = Array.from({ length: PRELOADED }, (_, i) => i).find(i => {
+      const slot = keySlot(new Key(`/pre/k${i}`))
+      const before = t1.table.owners(slot)
+      return before.some(o => o.equals(dead)) && before.filter(o => !o.equals(dead)).every(o => t2.owners(slot).some(p => p.equals(o)))
+    })
+    expect(index).toBeDefined()
+    expect(dec(await late[0].get(new Key(`/pre/k${index}`), { consistency: 'all' }))).toBe(`v${index}`)
+
+    // then every key at all, at once
+    const values = await Promise.all(Array.from({ length: PRELOADED }, async (_, i) => dec(await late[0].get(new Key(`/pre/k${i}`), { consistency: 'all' }))))
+    expect(values).toEqual(Array.from({ length: PRELOADED }, (_, i) => `v${i}`))
+    expect(late[0].status().layout).toMatchObject({ epochs: [2], done: true })
+
+    // a query at all
+    expect((await all(late[1].query({ prefix: '/pre' }, { consistency: 'all' }))).length).toBe(PRELOADED)
+
+    // puts at all
+    await Promise.all(Array.from({ length: 50 }, async (_, i) => { await late[2].put(new Key(`/late/k${i}`), enc(`late-${i}`), { consistency: 'all' }) }))
+    expect(await Promise.all(Array.from({ length: 50 }, async (_, i) => dec(await live[0].store.get(new Key(`/late/k${i}`), { consistency: 'all' })))))
+      .toEqual(Array.from({ length: 50 }, (_, i) => `late-${i}`))
+    expect(late.map(store => store.slots.epoch)).toEqual([2, 2, 2])
+  }
+
+  it('clients on the table from before a node was removed dead: their first operation, refused with the new table, succeeds at all', async () => {
+    await lateClients(true)
+  }, 120_000)
+
+  it('clients started from the table before a node was removed dead catch up from their first heartbeat and succeed at all', async () => {
+    await lateClients(false)
   }, 120_000)
 
   it('a member that died during a move: a newer table declaring it dead lets that move end, then removes it', async () => {

@@ -6,5 +6,7 @@ import type { HandlerContext } from '../server.js'
  * Empty when this node holds no signed table.
  */
 export async function handleGetTable (ctx: HandlerContext): Promise<Partial<Response>> {
-  return { signedTable: ctx.tables.offer() }
+  // with how far the members are in moving to it, as this node knows: a node that catches up
+  // with a move already over learns at once that it is over
+  return { signedTable: ctx.tables.offer(), trackers: ctx.gossip([]) }
 }
