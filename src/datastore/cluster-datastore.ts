@@ -229,13 +229,17 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     this.tables = new TableKeeper({
       adminKey: this.adminKey,
       log: this.log.newScope('table'),
-      current: () => ({ table: this.table, signed: this.signed }),
+      current: () => ({ table: this.table, signed: this.signed, settled: !this.layout.moving }),
       adopt: (signed, from) => {
-        const adopted = this.updateSlotTable(signed)
+        // what came with the table is not signed: taken from a member (of the table held or the one adopted) only
+        const member = from != null && (this.members.has(from.peer.toString()) || signed.table.hasPeer(from.peer))
+        // a table every member finished moving to is adopted as it is: there is nothing left to move, and
+        // the table this node held may be several moves old, its owners long gone
+        const adopted = this.adoptTable(signed.table, signed, member && from.settled)
 
-        // how far the members are in this transition, as the sender knows: when it is over, this node need not
-        // wait for the next heartbeats to read from the new owners. Trackers are not signed: a member's only
-        if (adopted && from != null && this.members.has(from.peer.toString())) {
+        // how far the members are in the transition, as the sender knows: when it is over, this node need
+        // not wait for the next heartbeats to read from the new owners
+        if (adopted && member) {
           this.learn(from.trackers)
         }
 
@@ -477,7 +481,16 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     }
 
     const next = signed != null ? signed.table : table instanceof SlotTable ? table : SlotTable.fromJSON(table as SlotTableJSON | string)
+    return this.adoptTable(next, signed, false)
+  }
 
+  /**
+   * Adopt `next` (checked) if newer: during a transition it is kept for
+   * later; with replicated ranges a transition to it begins, unless it is
+   * `settled` (a member said every member finished moving to it), when it
+   * replaces the table held at once
+   */
+  private adoptTable (next: SlotTable, signed: SignedSlotTable | undefined, settled: boolean): boolean {
     if (next.epoch <= this.table.epoch) {
       return false
     }
@@ -500,7 +513,7 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     }
 
     // tables with replicated ranges move data live: both in force until every member copied
-    const live = this.table.replicas > 1 || next.replicas > 1
+    const live = !settled && (this.table.replicas > 1 || next.replicas > 1)
 
     if (live) {
       assertMovable(this.table, next)

@@ -19,6 +19,17 @@ import type { AbortOptions, Logger, PeerId, PublicKey } from '@libp2p/interface'
 export interface HeldTable {
   table: SlotTable
   signed?: SignedSlotTable
+  /** The only table in force: no transition to it (or from it) is in progress here */
+  settled?: boolean
+}
+
+/** Where a table being caught up with came from, and what came with it */
+export interface TableSender {
+  peer: PeerId
+  /** The sender's transition trackers */
+  trackers: Tracker[]
+  /** The sender said the table is the only one in force there (see `Response.settled`) */
+  settled: boolean
 }
 
 export interface TableKeeperInit {
@@ -30,7 +41,7 @@ export interface TableKeeperInit {
    * Adopt a verified newer table (`updateSlotTable`); `from`: the peer it came
    * from and the transition trackers it sent with it, if any
    */
-  adopt(signed: SignedSlotTable, from?: { peer: PeerId, trackers: Tracker[] }): boolean
+  adopt(signed: SignedSlotTable, from?: TableSender): boolean
   /** The channel to a peer, to ask it for its table */
   channel(peer: PeerId): PeerChannel
 }
@@ -83,6 +94,11 @@ export class TableKeeper {
   /** The signed form of the table held, to offer peers */
   offer (): Uint8Array<ArrayBuffer> | undefined {
     return this.init.current().signed?.bytes as Uint8Array<ArrayBuffer> | undefined
+  }
+
+  /** The table offered is the only one in force here (see `Response.settled`) */
+  offersSettled (): boolean {
+    return this.init.current().settled === true
   }
 
   /** The hash of the table held (see `SignedSlotTable.hash`) */
@@ -154,7 +170,7 @@ export class TableKeeper {
    * @returns the verdict
    * @throws as {@link judge}
    */
-  async receive (bytes: Uint8Array | undefined, from: string, options?: AbortOptions, sender?: { peer: PeerId, trackers: Tracker[] }): Promise<Verdict> {
+  async receive (bytes: Uint8Array | undefined, from: string, options?: AbortOptions, sender?: TableSender): Promise<Verdict> {
     const verdict = await this.judge(bytes, from, options)
 
     if (verdict.kind === 'newer') {
@@ -171,14 +187,17 @@ export class TableKeeper {
   /**
    * Catch up with a peer known to hold a newer table: adopt `bytes` (its
    * signed table, from a MOVED answer) or, without them, ask it for its
-   * table (GET_TABLE). The transition trackers that came with the table
-   * (`trackers`, or those of the GET_TABLE answer) are learnt once it is
-   * adopted.
+   * table (GET_TABLE). What came with the table (from the MOVED answer
+   * `moved`, or the GET_TABLE answer) goes to `adopt`: the sender's
+   * transition trackers, and whether the table is settled there.
    *
    * @throws {MovedError} this node has no admin key, or the peer offered no signed table
    * @throws as {@link judge}
    */
-  async learn (peer: PeerId, epoch: number, bytes: Uint8Array | undefined, options?: AbortOptions, trackers: Tracker[] = []): Promise<void> {
+  async learn (peer: PeerId, epoch: number, bytes: Uint8Array | undefined, options?: AbortOptions, moved?: { trackers: Tracker[], settled: boolean }): Promise<void> {
+    let trackers = moved?.trackers ?? []
+    let settled = moved?.settled ?? false
+
     if (this.init.adminKey == null) {
       throw new MovedError(`Peer ${peer.toString()} is on slot table epoch ${epoch} and this node on epoch ${this.init.current().table.epoch}, but without an admin key this node adopts no table from the network: give every node the same table, or an admin key and signed tables`)
     }
@@ -192,13 +211,14 @@ export class TableKeeper {
 
       bytes = res.signedTable
       trackers = res.trackers
+      settled = res.settled
     }
 
     if (bytes == null || bytes.byteLength === 0) {
       throw new MovedError(`Peer ${peer.toString()} claims slot table epoch ${epoch} but holds no signed table to show for it`)
     }
 
-    await this.receive(bytes, `peer ${peer.toString()}`, options, { peer, trackers })
+    await this.receive(bytes, `peer ${peer.toString()}`, options, { peer, trackers, settled })
   }
 
   /**

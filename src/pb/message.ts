@@ -1303,6 +1303,7 @@ export interface Response {
   clock: bigint
   digests?: Uint8Array<ArrayBuffer>
   signedTable?: Uint8Array<ArrayBuffer>
+  settled: boolean
   trackers: Tracker[]
 }
 
@@ -1420,6 +1421,11 @@ export namespace Response {
           w.bytes(obj.signedTable)
         }
 
+        if ((obj.settled != null && obj.settled !== false)) {
+          w.uint32(120)
+          w.bool(obj.settled)
+        }
+
         if (obj.trackers != null && obj.trackers.length > 0) {
           for (const value of obj.trackers) {
             w.uint32(242)
@@ -1441,6 +1447,7 @@ export namespace Response {
           done: false,
           records: [],
           clock: 0n,
+          settled: false,
           trackers: []
         }
 
@@ -1520,6 +1527,10 @@ export namespace Response {
             }
             case 14: {
               obj.signedTable = reader.bytes()
+              break
+            }
+            case 15: {
+              obj.settled = reader.bool()
               break
             }
             case 30: {
@@ -1670,6 +1681,13 @@ export namespace Response {
               yield {
                 field: `${prefix}.signedTable`,
                 value: reader.bytes()
+              }
+              break
+            }
+            case 15: {
+              yield {
+                field: `${prefix}.settled`,
+                value: reader.bool()
               }
               break
             }
@@ -1886,6 +1904,11 @@ export namespace Response {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface ResponseSettledFieldEvent {
+    field: '$.settled'
+    value: boolean
+  }
+
   export interface ResponseTrackersPeerFieldEvent {
     field: '$.trackers[].peer'
     value: Uint8Array<ArrayBuffer>
@@ -1918,7 +1941,7 @@ export namespace Response {
     return decodeMessage(buf, Response.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Response>): Generator<ResponseIdFieldEvent | ResponseStatusFieldEvent | ResponseEpochFieldEvent | ResponseMessageFieldEvent | ResponseValueFieldEvent | ResponseExistsFieldEvent | ResponseEntriesKeyFieldEvent | ResponseEntriesValueFieldEvent | ResponseEntriesMissingFieldEvent | ResponseEntriesVersionFieldEvent | ResponseEntriesTombstoneFieldEvent | ResponseEntriesChecksumFieldEvent | ResponseDoneFieldEvent | ResponseTableEpochFieldEvent | ResponseTableRangesStartFieldEvent | ResponseTableRangesEndFieldEvent | ResponseTableRangesOwnersFieldEvent | ResponseTablePeersIdFieldEvent | ResponseTablePeersAddrsFieldEvent | ResponseTableClientsIdFieldEvent | ResponseTableClientsReadOnlyFieldEvent | ResponseTableDeadFieldEvent | ResponseRecordKeyFieldEvent | ResponseRecordValueFieldEvent | ResponseRecordVersionFieldEvent | ResponseRecordTombstoneFieldEvent | ResponseRecordsKeyFieldEvent | ResponseRecordsValueFieldEvent | ResponseRecordsVersionFieldEvent | ResponseRecordsTombstoneFieldEvent | ResponseClockFieldEvent | ResponseDigestsFieldEvent | ResponseSignedTableFieldEvent | ResponseTrackersPeerFieldEvent | ResponseTrackersAckFieldEvent | ResponseTrackersSyncFieldEvent | ResponseTrackersSyncAckFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Response>): Generator<ResponseIdFieldEvent | ResponseStatusFieldEvent | ResponseEpochFieldEvent | ResponseMessageFieldEvent | ResponseValueFieldEvent | ResponseExistsFieldEvent | ResponseEntriesKeyFieldEvent | ResponseEntriesValueFieldEvent | ResponseEntriesMissingFieldEvent | ResponseEntriesVersionFieldEvent | ResponseEntriesTombstoneFieldEvent | ResponseEntriesChecksumFieldEvent | ResponseDoneFieldEvent | ResponseTableEpochFieldEvent | ResponseTableRangesStartFieldEvent | ResponseTableRangesEndFieldEvent | ResponseTableRangesOwnersFieldEvent | ResponseTablePeersIdFieldEvent | ResponseTablePeersAddrsFieldEvent | ResponseTableClientsIdFieldEvent | ResponseTableClientsReadOnlyFieldEvent | ResponseTableDeadFieldEvent | ResponseRecordKeyFieldEvent | ResponseRecordValueFieldEvent | ResponseRecordVersionFieldEvent | ResponseRecordTombstoneFieldEvent | ResponseRecordsKeyFieldEvent | ResponseRecordsValueFieldEvent | ResponseRecordsVersionFieldEvent | ResponseRecordsTombstoneFieldEvent | ResponseClockFieldEvent | ResponseDigestsFieldEvent | ResponseSignedTableFieldEvent | ResponseSettledFieldEvent | ResponseTrackersPeerFieldEvent | ResponseTrackersAckFieldEvent | ResponseTrackersSyncFieldEvent | ResponseTrackersSyncAckFieldEvent> {
     return streamMessage(buf, Response.codec(), opts)
   }
 }

@@ -196,7 +196,7 @@ export class Router {
     }
 
     if (res.epoch > current.epoch) {
-      await this.components.tables.learn(peer, res.epoch, res.signedTable, options, res.trackers)
+      await this.components.tables.learn(peer, res.epoch, res.signedTable, options, res)
 
       // a newer table is in force (this one, or one adopted meanwhile): retry with it
       if (this.components.ownership().table.epoch > current.epoch) {

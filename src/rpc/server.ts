@@ -496,7 +496,7 @@ class InboundSession {
       // the caller can adopt it; and tells how far this node is in a
       // transition: the caller may retire the old table on it
       const moved = err.status === Response.Status.MOVED
-      return { status: err.status, message: err.message, signedTable: err.offerTable ? this.init.tables.offer() : undefined, trackers: moved ? this.init.gossip?.(undefined, undefined) : undefined, done: true }
+      return { status: err.status, message: err.message, signedTable: err.offerTable ? this.init.tables.offer() : undefined, settled: err.offerTable && this.init.tables.offersSettled(), trackers: moved ? this.init.gossip?.(undefined, undefined) : undefined, done: true }
     }
 
     if (err instanceof NotFoundError || err?.name === 'NotFoundError') {

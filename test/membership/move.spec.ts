@@ -22,7 +22,7 @@ import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { afterEach, describe, expect, it } from 'vitest'
 import { StoreHealth, askHealth, serveHealth, unserveHealth } from '../../src/cli/health.js'
-import { ClusterDatastore, SlotTable, keySlot, planRemoveNode, signTable } from '../../src/index.js'
+import { ClusterDatastore, SlotTable, keySlot, planAddNode, planRemoveNode, signTable } from '../../src/index.js'
 import { RESERVED_NAMESPACE } from '../../src/owner/keys.js'
 import { checkHistory } from '../utils/history/checker.js'
 import { HistoryRecorder } from '../utils/history/recorder.js'
@@ -572,6 +572,87 @@ describe('moving data between slot tables while clients read and write (R=3, quo
 
   it('clients started from the table before a node was removed dead catch up from their first heartbeat and succeed at all', async () => {
     await lateClients(false)
+  }, 120_000)
+
+  it('a client started from a table two moves old (a member of it left for good in between) adopts the newest at once and reads and writes at all', async () => {
+    // epoch 1: nodes 0-3; epoch 2: node 0 removed (then shut down for good); epoch 3: node 4 added
+    const { nodes, clients, admin, t1 } = await setup(4, (all, c) => even(1, all, 3, c))
+    const recorder = new HistoryRecorder()
+    await preload(recorder, clients[0])
+    await clients[1].store.stop()
+
+    const t2 = planRemoveNode(t1.table, nodes[0].libp2p.peerId).table
+    await move(recorder, nodes, t2, nodes[1], admin)
+    await kill(nodes[0])
+    // the newcomer starts on the table in force, as add-node brings it onto it
+    const newcomer = await makeNode('node4', await signTable(t2, admin), admin)
+    await newcomer.store.start()
+    const t3 = planAddNode(t2, { id: newcomer.libp2p.peerId, addrs: newcomer.libp2p.getMultiaddrs() }).table
+    await move(recorder, [...nodes.slice(1), newcomer], t3, nodes[1], admin)
+
+    const late = new ClusterDatastore(clients[1].libp2p, new MemoryDatastore(), t1, { ...OPTIONS, heartbeatInterval: 3_600_000, adminKey: admin.publicKey })
+    cleanup.push(async () => { await late.stop() })
+    await late.start()
+
+    // its table names node 0 and owners long gone: the move to epoch 3 is over, so there is nothing to move from
+    await waitFor('the late client to adopt epoch 3', () => late.slots.epoch === 3, 30_000)
+    await waitFor('the late client to end its transition', () => late.status().layout.done, 10_000)
+
+    const values = await Promise.all(Array.from({ length: PRELOADED }, async (_, i) => dec(await late.get(new Key(`/pre/k${i}`), { consistency: 'all' }))))
+    expect(values).toEqual(Array.from({ length: PRELOADED }, (_, i) => `v${i}`))
+    expect((await all(late.query({ prefix: '/pre' }, { consistency: 'all' }))).length).toBe(PRELOADED)
+    await Promise.all(Array.from({ length: 50 }, async (_, i) => { await late.put(new Key(`/late/k${i}`), enc(`late-${i}`), { consistency: 'all' }) }))
+    expect(await Promise.all(Array.from({ length: 50 }, async (_, i) => dec(await newcomer.store.get(new Key(`/late/k${i}`), { consistency: 'all' })))))
+      .toEqual(Array.from({ length: 50 }, (_, i) => `late-${i}`))
+  }, 120_000)
+
+  it('a client that catches up in the middle of a move learns how far each member is from the answer that brought the table', async () => {
+    // a weight change that cannot end (node 3 died): the members stay in the transition to epoch 2
+    const { nodes, clients, libp2p, clientIds, admin, t1 } = await setup(4, (all, c) => even(1, all, 3, c))
+    const live = nodes.slice(0, 3)
+    await clients[0].store.stop()
+    await clients[1].store.stop()
+    const start = async (i: number): Promise<ClusterDatastore> => {
+      const store = new ClusterDatastore(clients[i].libp2p, new MemoryDatastore(), t1, { ...OPTIONS, heartbeatInterval: 3_600_000, adminKey: admin.publicKey })
+      cleanup.push(async () => { await store.stop() })
+      await store.start()
+      return store
+    }
+    // heard from every member on epoch 1; no heartbeat after that
+    const refused = await start(0)
+    await waitFor('the first late client to hear from every member', () => refused.status().peers.every(p => p.trackers.ack >= 1))
+
+    await kill(nodes[3])
+    const s2 = await signTable(weighted(2, libp2p, [2, 1, 1, 1], 3, clientIds), admin)
+
+    for (const node of live) {
+      expect(node.store.updateSlotTable(s2)).toBe(true)
+    }
+
+    await waitFor('every live member to ack epoch 2', () => live.every(n => live.every(m => n.store.status().peers.find(p => p.peer === m.libp2p.peerId.toString())?.trackers.ack === 2 || n === m)))
+    const acked = (store: ClusterDatastore): number[] => live.map(n => store.status().peers.find(p => p.peer === n.libp2p.peerId.toString())?.trackers.ack ?? -1)
+
+    // a write by epoch 1 (at one: no version read first, whose answers would start a catch-up) is refused
+    // (MOVED, with the table and the members' trackers): the client moves to epoch 2 and knows at once that
+    // the live members acked it (its next heartbeat is an hour away)
+    await refused.put(new Key('/mid/k'), enc('v'), { consistency: 'one' })
+    expect(refused.status().layout.epochs).toEqual([1, 2])
+    expect(acked(refused)).toEqual([2, 2, 2])
+
+    // a client started now catches up from its first heartbeat's answers (GET_TABLE): the trackers come with the table
+    const caught = await start(1)
+    const deadline = Date.now() + 30_000
+
+    while (caught.slots.epoch !== 2) {
+      if (Date.now() > deadline) {
+        throw new Error('the second late client did not adopt epoch 2 within 30 s')
+      }
+
+      await new Promise(resolve => setImmediate(resolve))
+    }
+
+    expect(caught.status().layout.epochs).toEqual([1, 2])
+    expect(acked(caught)).toEqual([2, 2, 2])
   }, 120_000)
 
   it('a member that died during a move: a newer table declaring it dead lets that move end, then removes it', async () => {

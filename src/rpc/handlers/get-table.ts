@@ -8,5 +8,5 @@ import type { HandlerContext } from '../server.js'
 export async function handleGetTable (ctx: HandlerContext): Promise<Partial<Response>> {
   // with how far the members are in moving to it, as this node knows: a node that catches up
   // with a move already over learns at once that it is over
-  return { signedTable: ctx.tables.offer(), trackers: ctx.gossip([]) }
+  return { signedTable: ctx.tables.offer(), settled: ctx.tables.offersSettled(), trackers: ctx.gossip([]) }
 }
