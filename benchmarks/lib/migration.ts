@@ -19,6 +19,8 @@
  *   (goal >= 0.7x), and the client operations that failed (goal 0).
  */
 
+import { mkdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { MemoryDatastore } from 'datastore-core'
 import { Key } from 'interface-datastore'
@@ -26,10 +28,12 @@ import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { ClusterDatastore, SlotTable, signTable } from '../../src/index.js'
 import { planAddNode } from '../../src/membership/planner.js'
 import { NodeProcess, createCallerNode } from './harness.js'
+import { format, merge, summarize } from './profile-summary.js'
 import { bulkSend } from './raw.js'
 import { fmt, markdownTable, now, spread } from './stats.js'
 import type { RecordMetric } from './replication.js'
 import type { LayoutProgress } from './node-process.js'
+import type { CpuProfile } from './profile-summary.js'
 
 /** Goals of issue 11 that are ratios, for the bench's ratio table */
 export const MIGRATION_RATIOS = [
@@ -132,15 +136,32 @@ async function migrationRound (round: number, keyCount: number, valueSize: numbe
     failed = 0
     errors.clear()
     const moveCpu = await cpu()
+    // BENCH_PROFILE_DIR: a V8 CPU profile of each node process over the move, summarized after the round
+    const profileDir = process.env.BENCH_PROFILE_DIR
+    const profilePath = (i: number): string => join(profileDir ?? '', `migration-r${round}-node${i}.cpuprofile`)
+
+    if (profileDir != null && profileDir !== '') {
+      mkdirSync(profileDir, { recursive: true })
+      await Promise.all(nodes.map(async n => n.call('profile-start')))
+    }
+
     const during = load(() => moving)
     const t0 = now()
 
     await Promise.all(nodes.map(async n => n.call('adopt', { signedTable: uint8ArrayToString(after.bytes, 'base64') })))
 
     let progress: LayoutProgress[] = []
+    // when each step of the transition was first seen on every node (polled every 50 ms): where the move's time goes
+    const steps: Record<string, number> = {}
+    const seen = (step: string, reached: boolean): void => {
+      if (reached && steps[step] == null) steps[step] = (now() - t0) / 1000
+    }
 
     while (true) {
       progress = await Promise.all(nodes.map(async n => n.call('layout')))
+      seen('ack', progress.every(p => p.ack >= afterEpoch))
+      seen('sync', progress.every(p => p.sync >= afterEpoch))
+      seen('syncAck', progress.every(p => p.syncAck >= afterEpoch))
 
       if (progress.every(p => p.done && p.epochs[0] === afterEpoch)) {
         break
@@ -155,6 +176,13 @@ async function migrationRound (round: number, keyCount: number, valueSize: numbe
 
     const seconds = (now() - t0) / 1000
     const moveUsed = (await cpu()).map((ms, i) => ms - moveCpu[i])
+
+    if (profileDir != null && profileDir !== '') {
+      await Promise.all(nodes.map(async (n, i) => n.call('profile-stop', { path: profilePath(i) })))
+      const load = (i: number): CpuProfile => JSON.parse(readFileSync(profilePath(i), 'utf8'))
+      console.log(format(`migration round ${round}, the new node`, summarize(load(3)), 30))
+      console.log(format(`migration round ${round}, the old nodes (3 summed)`, merge([0, 1, 2].map(i => summarize(load(i)))), 30))
+    }
     moving = false
     const duringOps = await during
     const moved = progress.reduce((sum, p) => sum + p.bytesCopied, 0)
@@ -187,6 +215,7 @@ async function migrationRound (round: number, keyCount: number, valueSize: numbe
     record('mig.raw.mbps', 'MB/s', 'raw bulk transfer of the same bytes on one stream to the new node', data.byteLength / 1e6 / ((now() - r0) / 1000))
 
     log(`  migration round ${round}: moved ${fmt(moved / 1e6)} MB in ${fmt(seconds)} s; load ${fmt(duringOps)} ops/s during, ${failed} failed`)
+    log(`  migration round ${round}: every node acked at ${fmt(steps.ack ?? NaN)} s, synced (copies done) at ${fmt(steps.sync ?? NaN)} s, sync-acked at ${fmt(steps.syncAck ?? NaN)} s, retired at ${fmt(seconds)} s`)
   } finally {
     await store.stop()
     await caller.stop()

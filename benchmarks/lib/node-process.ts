@@ -52,6 +52,10 @@ export interface SignedStart {
 export interface LayoutProgress {
   epochs: number[]
   done: boolean
+  /** This node's own transition trackers (epochs) */
+  ack: number
+  sync: number
+  syncAck: number
   slotsToSync: number
   keysCopied: number
   bytesCopied: number
@@ -148,8 +152,8 @@ async function main (): Promise<void> {
     },
     layout: async (): Promise<LayoutProgress> => {
       if (store == null) throw new Error('start first')
-      const { epochs, done, slotsToSync, keysCopied, bytesCopied } = store.status().layout
-      return { epochs, done, slotsToSync, keysCopied, bytesCopied }
+      const { epochs, done, ack, sync, syncAck, slotsToSync, keysCopied, bytesCopied } = store.status().layout
+      return { epochs, done, ack, sync, syncAck, slotsToSync, keysCopied, bytesCopied }
     },
     populate: async (args: Populate) => {
       if (store == null || local == null) throw new Error('start first')
