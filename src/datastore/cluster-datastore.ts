@@ -1,6 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { BaseDatastore } from 'datastore-core/base'
-import { PROTOCOL, SLOT_COUNT } from '../constants.js'
+import { PROTOCOL } from '../constants.js'
 import { InvalidParametersError, InvalidSlotTableError, NotStartedError, TableSignatureError } from '../errors.js'
 import { FailureDetector } from '../membership/failure-detector.js'
 import { Layout } from '../membership/layout.js'
@@ -23,7 +23,7 @@ import { Hints } from '../replication/hints.js'
 import { Router } from '../routing/router.js'
 import { keySlot } from '../slots/hash.js'
 import { Ownership } from '../slots/ownership.js'
-import { SlotTable } from '../slots/table.js'
+import { SlotTable, forEachRun, sameOwners } from '../slots/table.js'
 import { assertKey, assertValue, clientAccess, parseAdminKey, parseClients, resolveOptions } from '../validate.js'
 import { outcome, partialWriteError, writeShares } from './batch.js'
 import { ManyKeys } from './many.js'
@@ -1098,22 +1098,14 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
  * move live; a slot may not end with a single owner other than its owners.
  */
 function assertMovable (from: SlotTable, to: SlotTable): void {
-  for (let slot = 0; slot < SLOT_COUNT; slot++) {
-    const a = from.owners(slot)
-    const b = to.owners(slot)
-
-    if (a.length > 1 && b.length > 1) {
-      continue
-    }
-
-    const same = a.length === b.length && a.every(o => b.some(p => p.equals(o)))
-
-    if (same) {
-      continue
+  // run by run of slots whose owners stay the same in both tables
+  forEachRun(from, to, (slot, _end, a, b) => {
+    if ((a.length > 1 && b.length > 1) || sameOwners(a, b)) {
+      return
     }
 
     if (b.length === 1 || !b.some(p => p.equals(a[0]))) {
       throw new InvalidSlotTableError(`slot table epoch ${to.epoch} moves slot ${slot}, which has a single owner in epoch ${b.length === 1 ? to.epoch : from.epoch}, to other owners: single-owner slots cannot move while the cluster runs; give the slot 2 or more owners (replicas) in both tables, or keep its single owner among its new owners`)
     }
-  }
+  })
 }

@@ -598,6 +598,39 @@ interface Parts {
 }
 
 /**
+ * The runs of slots over which the owners of two tables stay the same, in
+ * slot order: `fn(start, end, ownersInA, ownersInB)` once per run (at most
+ * as many runs as the two tables have ranges together). For comparing
+ * tables range by range instead of slot by slot.
+ */
+export function forEachRun (a: SlotTable, b: SlotTable, fn: (start: number, end: number, ownersA: readonly PeerId[], ownersB: readonly PeerId[]) => void): void {
+  let i = 0
+  let j = 0
+  let start = 0
+
+  while (i < a.ranges.length && j < b.ranges.length) {
+    const ra = a.ranges[i]
+    const rb = b.ranges[j]
+    const end = Math.min(ra.end, rb.end)
+    fn(start, end, ra.owners, rb.owners)
+    start = end + 1
+
+    if (ra.end === end) {
+      i++
+    }
+
+    if (rb.end === end) {
+      j++
+    }
+  }
+}
+
+/** The same owners, in any order */
+export function sameOwners (a: readonly PeerId[], b: readonly PeerId[]): boolean {
+  return a.length === b.length && a.every(o => b.some(p => p.equals(o)))
+}
+
+/**
  * Checks a table in init or JSON form, collecting every problem, and returns
  * it normalised: peer IDs parsed, owners resolved to the listed peers' IDs,
  * ranges sorted, everything frozen.

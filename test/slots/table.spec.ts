@@ -6,7 +6,7 @@ import { describe, it, expect, beforeAll } from 'vitest'
 import { SLOT_COUNT } from '../../src/constants.js'
 import { InvalidSlotTableError } from '../../src/errors.js'
 import { keySlot } from '../../src/slots/hash.js'
-import { SlotTable } from '../../src/slots/table.js'
+import { SlotTable, forEachRun, sameOwners } from '../../src/slots/table.js'
 import type { SlotTableJSON } from '../../src/slots/table.js'
 import type { PeerId } from '@libp2p/interface'
 
@@ -710,5 +710,67 @@ describe('SlotTable.even with replicas', () => {
     expect(copy.replicas).toBe(2)
     expect(table.withEpoch(8).replicas).toBe(2)
     expect(Object.keys(table.toJSON()).sort()).toEqual(['epoch', 'peers', 'ranges'])
+  })
+})
+
+describe('forEachRun', () => {
+  /** A table over `n` of the peers with random range boundaries and random owner lists of `replicas` */
+  function randomTable (seed: number, n: number, replicas: number): SlotTable {
+    let x = seed
+    const rand = (k: number): number => {
+      x = (x * 1103515245 + 12345) % 2147483648
+      return x % k
+    }
+    const cuts = [...new Set(Array.from({ length: 1 + rand(12) }, () => 1 + rand(SLOT_COUNT - 1)))].sort((a, b) => a - b)
+    const starts = [0, ...cuts]
+    const ranges = starts.map((start, i) => {
+      const owners: string[] = []
+
+      while (owners.length < replicas) {
+        const id = s[rand(n)]
+
+        if (!owners.includes(id)) {
+          owners.push(id)
+        }
+      }
+
+      return { start, end: (starts[i + 1] ?? SLOT_COUNT) - 1, owners }
+    })
+
+    return SlotTable.fromJSON({ epoch: 1, peers: peersJSON(n), ranges })
+  }
+
+  it('walks two tables in runs that cover every slot once, each with both tables\' owners of its slots', () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      const a = randomTable(seed, 6, 3)
+      const b = randomTable(seed * 7919, 6, seed % 2 === 0 ? 3 : 2)
+      const covered = new Uint8Array(SLOT_COUNT)
+      let next = 0
+      let runs = 0
+
+      forEachRun(a, b, (start, end, ownersA, ownersB) => {
+        runs++
+        expect(start).toBe(next)
+        expect(end).toBeGreaterThanOrEqual(start)
+        next = end + 1
+
+        for (const slot of [start, end, (start + end) >> 1]) {
+          expect(ownersA).toBe(a.owners(slot))
+          expect(ownersB).toBe(b.owners(slot))
+        }
+
+        covered.fill(1, start, end + 1)
+      })
+
+      expect(next).toBe(SLOT_COUNT)
+      expect(covered.every(c => c === 1)).toBe(true)
+      expect(runs).toBeLessThanOrEqual(a.ranges.length + b.ranges.length)
+    }
+  })
+
+  it('compares owner lists as sets', () => {
+    expect(sameOwners([ids[0], ids[1]], [ids[1], ids[0]])).toBe(true)
+    expect(sameOwners([ids[0], ids[1]], [ids[0], ids[2]])).toBe(false)
+    expect(sameOwners([ids[0]], [ids[0], ids[1]])).toBe(false)
   })
 })
