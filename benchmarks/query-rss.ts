@@ -2,7 +2,7 @@
  * `npm run bench:rss`: peak memory of the caller while it queries every key
  * of a cluster that holds 1 GiB of values.
  *
- *   npx tsx benchmarks/query-rss.ts [--gib N] [--value-size BYTES] [--keys-only] [--stream-window BYTES] [--slow-ms MS]
+ *   npx tsx benchmarks/query-rss.ts [--gib N] [--value-size BYTES] [--keys-only] [--stream-window BYTES] [--slow-ms MS] [--replicas N]
  *
  * Three data nodes in child processes each fill their local MemoryDatastore
  * directly (no network) with keys of the slots they own, so the caller never
@@ -10,7 +10,9 @@
  * `query({})` over the whole cluster, counting keys and bytes and dropping
  * them, while its RSS is sampled every 10 ms. The figure is the caller's peak
  * RSS during the query (and its lifetime peak, `maxRSS`, which includes
- * startup). Writes benchmarks/results/rss.json, which `npm run bench` shows
+ * startup). With `--replicas 3` every slot has 3 owners, each holding its
+ * keys (as values written before replication: no versions), and the caller
+ * queries at quorum: the replicated query's memory. Writes benchmarks/results/rss.json, which `npm run bench` shows
  * in its table.
  */
 
@@ -32,21 +34,24 @@ const STREAM_WINDOW = flag('--stream-window') == null ? undefined : Number(flag(
 /** A slow reader: sleep this many ms after each pair (bounded memory under backpressure) */
 const SLOW_MS = Number(flag('--slow-ms') ?? 0)
 const MIB = 2 ** 20
+const REPLICAS = Number(flag('--replicas') ?? 1)
 
 async function main (): Promise<void> {
   const total = GIB * 2 ** 30
-  console.log(`query-rss: ${GIB} GiB of ${VALUE_SIZE} B values over 3 node processes`)
-  const cluster = await startCluster(3, { dht: false, callerOptions: STREAM_WINDOW == null ? undefined : { streamWindow: STREAM_WINDOW } })
+  console.log(`query-rss: ${GIB} GiB of ${VALUE_SIZE} B values over 3 node processes${REPLICAS > 1 ? `, ${REPLICAS} owners per slot` : ''}`)
+  const cluster = await startCluster(3, { dht: false, replicas: REPLICAS, callerOptions: STREAM_WINDOW == null ? undefined : { streamWindow: STREAM_WINDOW } })
 
   try {
     const t0 = now()
     const filled = await Promise.all(cluster.nodes.map(async n => n.call('populate', {
       prefix: '/rss',
-      bytes: Math.ceil(total / cluster.nodes.length),
-      valueSize: VALUE_SIZE
+      bytes: Math.ceil(total * REPLICAS / cluster.nodes.length),
+      valueSize: VALUE_SIZE,
+      replicated: REPLICAS > 1
     })))
-    const keys = filled.reduce((a, f) => a + f.keys, 0)
-    const bytes = filled.reduce((a, f) => a + f.bytes, 0)
+    // each key is on REPLICAS owners
+    const keys = Math.round(filled.reduce((a, f) => a + f.keys, 0) / REPLICAS)
+    const bytes = Math.round(filled.reduce((a, f) => a + f.bytes, 0) / REPLICAS)
     console.log(`  owners filled in ${fmt((now() - t0) / 1000)} s: ${fmt(keys)} keys, ${fmt(bytes / MIB)} MiB`)
 
     // a first small query opens the streams, so the baseline includes them
@@ -103,6 +108,7 @@ async function main (): Promise<void> {
       machine: machineInfo(),
       nodeFlags: process.execArgv,
       valueSize: VALUE_SIZE,
+      replicas: REPLICAS,
       keysOnly: KEYS_ONLY,
       streamWindow: STREAM_WINDOW ?? 'default',
       keys,
@@ -121,7 +127,7 @@ async function main (): Promise<void> {
     console.log(`  caller peaks: heap total ${fmt(parts.heapTotal / MIB)} MiB, heap used ${fmt(parts.heapUsed / MIB)} MiB, external ${fmt(parts.external / MIB)} MiB, array buffers ${fmt(parts.arrayBuffers / MIB)} MiB`)
     console.log(`  owners' RSS: ${owners.map(o => `${fmt(o.rss / MIB)} MiB`).join(', ')}`)
 
-    if (GIB === 1 && !KEYS_ONLY && STREAM_WINDOW == null && VALUE_SIZE === 256 && SLOW_MS === 0) {
+    if (GIB === 1 && !KEYS_ONLY && STREAM_WINDOW == null && VALUE_SIZE === 256 && SLOW_MS === 0 && REPLICAS === 1) {
       const dir = `${benchmarksDir()}results/`
       mkdirSync(dir, { recursive: true })
       writeFileSync(`${dir}rss.json`, JSON.stringify(result, null, 2) + '\n')

@@ -66,6 +66,12 @@ export interface Populate {
   /** Bytes of values this node should hold */
   bytes: number
   valueSize: number
+  /**
+   * Hold the keys of every slot this node owns in any position (replicated
+   * tables: each key on all its owners, with the same value), not only
+   * those it is primary of
+   */
+  replicated?: boolean
 }
 
 export interface NodeStats {
@@ -170,12 +176,13 @@ async function main (): Promise<void> {
       while (held < args.bytes) {
         const key = new Key(`${args.prefix}/${(n++).toString(36).padStart(8, '0')}`)
 
-        if (!table.primary(keySlot(key)).equals(self)) {
+        if (args.replicated === true ? !table.owners(keySlot(key)).some(o => o.equals(self)) : !table.primary(keySlot(key)).equals(self)) {
           continue
         }
 
         if (inSlab === perSlab) {
-          slab = new Uint8Array(perSlab * args.valueSize).fill(n & 0xff)
+          // replicas must agree: the same bytes on every owner
+          slab = new Uint8Array(perSlab * args.valueSize).fill(args.replicated === true ? 7 : n & 0xff)
           inSlab = 0
         }
 

@@ -80,6 +80,16 @@ export interface SlotEntry {
   tombstone: boolean
 }
 
+/**
+ * Some slots among `start`..`end`: those `set` marks (a bitmap: bit i, least
+ * significant first in byte i >> 3, is slot `start + i`)
+ */
+export interface SlotFilter {
+  start: number
+  end: number
+  set: Uint8Array<ArrayBuffer>
+}
+
 export interface OwnerOptions extends AbortOptions {
   /**
    * The slot table epoch the caller routed with: a local call passes the
@@ -477,10 +487,15 @@ export class Owner {
   /**
    * Every record (tombstones included) under `prefix` in the replicated slots
    * this node owns in any position, in the child store's order; without
-   * values when `keysOnly`. The caller must be on this node's table.
+   * values when `keysOnly`; with `slots`, of those slots only (still one
+   * scan). The caller must be on this node's table.
    */
-  queryRecords (prefix: string | undefined, keysOnly: boolean, options: OwnerOptions): AsyncGenerator<VersionedRecord> {
-    return this.heldRecordsUnder(this.sameTable(options.epoch), prefix, keysOnly, options)
+  queryRecords (prefix: string | undefined, keysOnly: boolean, options: OwnerOptions, slots?: SlotFilter): AsyncGenerator<VersionedRecord> {
+    if (slots != null) {
+      checkSlotSet(slots.start, slots.end, slots.set)
+    }
+
+    return this.heldRecordsUnder(this.sameTable(options.epoch), prefix, keysOnly, options, slots)
   }
 
   /**
@@ -845,7 +860,7 @@ export class Owner {
     }
   }
 
-  private async * heldRecordsUnder (ownership: Ownership, prefix: string | undefined, keysOnly: boolean, options: AbortOptions): AsyncGenerator<VersionedRecord> {
+  private async * heldRecordsUnder (ownership: Ownership, prefix: string | undefined, keysOnly: boolean, options: AbortOptions, slots?: SlotFilter): AsyncGenerator<VersionedRecord> {
     for await (const pair of breathing(this.init.child.query({ prefix }, options))) {
       const bytes = pair.key.uint8Array()
 
@@ -854,6 +869,10 @@ export class Owner {
       }
 
       const slot = keySlot(bytes)
+
+      if (slots != null && (slot < slots.start || slot > slots.end || !inSlotSet(slots.set, slot - slots.start))) {
+        continue
+      }
       const stored = decodeStored(pair.value)
 
       if (this.holdsRecords(ownership, slot) && this.checked(bytes, slot, stored)) {

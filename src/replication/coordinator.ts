@@ -1,4 +1,4 @@
-import type { Key } from 'interface-datastore'
+import { Key } from 'interface-datastore'
 import { NotFoundError } from 'interface-store'
 import { GET_MANY_CHUNK } from '../constants.js'
 import { UnavailableError } from '../errors.js'
@@ -14,10 +14,11 @@ import type { Consistency, ConsistencyOptions } from './consistency.js'
 import type { HybridClock } from './clock.js'
 import type { Hints } from './hints.js'
 import type { FailureDetector } from '../membership/failure-detector.js'
-import type { VersionedRecord } from '../owner/owner.js'
+import type { SlotFilter, VersionedRecord } from '../owner/owner.js'
 import type { Record as WireRecord } from '../pb/message.js'
 import type { Router } from '../routing/router.js'
 import type { Ownership } from '../slots/ownership.js'
+import type { SlotTable } from '../slots/table.js'
 import type { AbortOptions, Logger, PeerId } from '@libp2p/interface'
 import type { Pair } from 'interface-datastore'
 
@@ -49,7 +50,7 @@ export interface ReplicaOwner {
   /** The versions held for `keys` in order, undefined where none is held; checksums unchecked */
   versionsOf(keys: Key[], options: AbortOptions & { epoch: number }): Promise<Array<{ version: Uint8Array, tombstone: boolean } | undefined>>
   /** Every record under `prefix` in the slots this node owns in any position */
-  queryRecords(prefix: string | undefined, keysOnly: boolean, options: AbortOptions & { epoch: number }): AsyncIterable<ReplicaRecord>
+  queryRecords(prefix: string | undefined, keysOnly: boolean, options: AbortOptions & { epoch: number }, slots?: SlotFilter): AsyncIterable<ReplicaRecord>
 }
 
 export interface CoordinatorInit {
@@ -696,9 +697,19 @@ export class Coordinator {
   }
 
   /**
-   * Every record (tombstones included) under `prefix` from every owner a
-   * slot needs, merged per key keeping the newest version, tombstones
-   * dropped. Fails naming the slots left with fewer than R owners answering.
+   * Every record under `prefix` at its newest version among the owners a
+   * slot needs, tombstones dropped. Fails naming the slots left with fewer
+   * than R owners answering, before anything is yielded.
+   *
+   * In two passes, so the query holds keys and versions, never the values:
+   * first the keys and versions of every owner asked (merged per key,
+   * newest wins); then the values from one owner per range, streamed
+   * through as they come, each record yielded when it is the newest version
+   * found. The keys that owner lacked or held older (a replica behind, a
+   * damaged copy), or could not send, are read by key last, at the query's
+   * consistency (repairing the owners behind). A key written between the
+   * passes may show at its newer version or not at all, as a query is no
+   * snapshot.
    */
   async * query (prefix: string | undefined, keysOnly: boolean, options: ConsistencyOptions = {}, attempt = 0): AsyncGenerator<ReplicaRecord> {
     const level = this.level(options)
@@ -706,7 +717,10 @@ export class Coordinator {
     const ownership = this.init.router.readOwnership()
     const table = ownership.table
     const peers = distinctOwners(ownership)
-    const merged = new Map<string, ReplicaRecord>()
+    // per key, the newest version found, as a string of its bytes (a Uint8Array per key would cost several
+    // times the key; a view of the answer's frame would keep the frame whole), and the keys it deletes
+    const newest = new Map<string, string>()
+    const deleted = new Set<string>()
     const failures = new Map<string, Error>()
     let moved: MovedAnswer | undefined
 
@@ -719,12 +733,19 @@ export class Coordinator {
 
     await Promise.all(asked.map(async (peer) => {
       try {
-        for await (const record of this.queryOwner(peer, prefix, keysOnly, epoch, options)) {
+        for await (const record of this.queryOwner(peer, prefix, true, epoch, options)) {
           const id = utf8.decode(record.key)
-          const held = merged.get(id)
+          const held = newest.get(id)
+          const version = versionString(record.version)
 
-          if (held == null || compareVersions(record.version, held.version) > 0) {
-            merged.set(id, record)
+          if (held == null || version > held) {
+            newest.set(id, version)
+
+            if (record.tombstone) {
+              deleted.add(id)
+            } else if (held != null) {
+              deleted.delete(id)
+            }
           }
         }
       } catch (err: any) {
@@ -753,11 +774,56 @@ export class Coordinator {
       throw new UnavailableError(`The query at consistency ${level} could not reach enough owners of slots ${slots} (${why || 'owners suspected down'}); results would be incomplete`, { peer: failures.keys().next().value })
     }
 
-    for (const record of merged.values()) {
-      options.signal?.throwIfAborted()
+    // deleted keys: nothing to yield (a value of theirs met next is older, or written since: skipped alike)
+    for (const id of deleted) {
+      newest.delete(id)
+    }
 
-      if (!record.tombstone) {
-        yield record
+    deleted.clear()
+
+    if (keysOnly) {
+      for (const [id, version] of newest) {
+        options.signal?.throwIfAborted()
+        yield { key: new Key(id).uint8Array(), version: versionBytes(version), tombstone: false }
+      }
+
+      return
+    }
+
+    // the values: each range from one owner that answered (this node first when it owns it)
+    for (const { peer, slots } of valueSources(table, owners => this.preference(owners).find(o => answered.has(o.toString())))) {
+      try {
+        for await (const record of this.queryOwner(peer, prefix, false, epoch, options, slots)) {
+          const id = utf8.decode(record.key)
+          const held = newest.get(id)
+
+          if (held == null || versionString(record.version) < held) {
+            continue
+          }
+
+          newest.delete(id)
+
+          if (!record.tombstone) {
+            yield record
+          }
+        }
+      } catch (err: any) {
+        options.signal?.throwIfAborted()
+        this.init.log('query: %p did not send all the values asked for, the rest are read by key - %e', peer, err)
+      }
+    }
+
+    // what the owners asked lacked, held older or did not send
+    const left = [...newest.keys()]
+    newest.clear()
+
+    for (let i = 0; i < left.length; i += GET_MANY_CHUNK) {
+      const records = await this.readMany(left.slice(i, i + GET_MANY_CHUNK).map(id => new Key(id)), options)
+
+      for (const record of records) {
+        if (record != null && !record.tombstone) {
+          yield record
+        }
       }
     }
   }
@@ -1150,12 +1216,12 @@ export class Coordinator {
     return answered.flat()
   }
 
-  private async * queryOwner (peer: PeerId, prefix: string | undefined, keysOnly: boolean, epoch: number, options: AbortOptions): AsyncGenerator<ReplicaRecord> {
+  private async * queryOwner (peer: PeerId, prefix: string | undefined, keysOnly: boolean, epoch: number, options: AbortOptions, slots?: SlotFilter): AsyncGenerator<ReplicaRecord> {
     if (peer.equals(this.init.self)) {
       let records: AsyncIterable<ReplicaRecord>
 
       try {
-        records = this.init.owner.queryRecords(prefix, keysOnly, { signal: options.signal, epoch })
+        records = this.init.owner.queryRecords(prefix, keysOnly, { signal: options.signal, epoch }, slots)
       } catch (err) {
         throw fromRefusal(err)
       }
@@ -1169,7 +1235,10 @@ export class Coordinator {
       epoch,
       clock: this.init.clock.current,
       prefix: prefix ?? '',
-      keysOnly
+      keysOnly,
+      slotStart: slots?.start,
+      slotEnd: slots?.end,
+      slotSet: slots?.set
     }, { signal: options.signal })
     let first = true
 
@@ -1336,6 +1405,58 @@ function groupByOwners<T> (ownership: Ownership, items: T[], keyOf: (item: T) =>
 }
 
 /** Every peer that owns a slot in any position */
+/**
+ * A version as a string of one char per byte: compact to hold per key, and
+ * strings compare as `compareVersions` compares the bytes (lexicographically,
+ * a prefix first)
+ */
+function versionString (version: Uint8Array): string {
+  return String.fromCharCode(...version)
+}
+
+function versionBytes (version: string): Uint8Array {
+  const out = new Uint8Array(version.length)
+
+  for (let i = 0; i < version.length; i++) {
+    out[i] = version.charCodeAt(i)
+  }
+
+  return out
+}
+
+/**
+ * The owner each range's values are asked of (`pick` among its owners), with
+ * the slots it is asked for: one request per owner, whatever its ranges
+ */
+function valueSources (table: SlotTable, pick: (owners: readonly PeerId[]) => PeerId | undefined): Array<{ peer: PeerId, slots: SlotFilter }> {
+  const byPeer = new Map<string, { peer: PeerId, ranges: Array<{ start: number, end: number }> }>()
+
+  for (const range of table.ranges) {
+    const peer = pick(range.owners)
+
+    // never undefined once every range has R >= 1 owners answering; else its keys are read by key
+    if (peer != null) {
+      const entry = byPeer.get(peer.toString()) ?? { peer, ranges: [] }
+      entry.ranges.push(range)
+      byPeer.set(peer.toString(), entry)
+    }
+  }
+
+  return [...byPeer.values()].map(({ peer, ranges }) => {
+    const start = ranges[0].start
+    const end = ranges[ranges.length - 1].end
+    const set = new Uint8Array(((end - start) >> 3) + 1)
+
+    for (const range of ranges) {
+      for (let slot = range.start; slot <= range.end; slot++) {
+        set[(slot - start) >> 3] |= 1 << ((slot - start) & 7)
+      }
+    }
+
+    return { peer, slots: { start, end, set } }
+  })
+}
+
 function distinctOwners (ownership: Ownership): PeerId[] {
   const seen = new Map<string, PeerId>()
 

@@ -67,6 +67,40 @@ describe('owner records', () => {
     return out
   }
 
+  it('answers a record query for the slots of a slot set only, with one scan, and refuses a malformed set', async () => {
+    const { owner } = makeOwner()
+    const keys = Array.from({ length: 200 }, (_, i) => new Key(`/set/${i}`)).filter(key => keySlot(key) < 8192)
+    await owner.applyRecords(keys.map((key, i) => rec(key, v(i + 1), `v${i}`)), opts)
+
+    // the slots of every other key, as a bitmap over the range they span
+    const wanted = keys.filter((_, i) => i % 2 === 0).map(key => keySlot(key)).sort((a, b) => a - b)
+    const start = wanted[0]
+    const end = wanted[wanted.length - 1]
+    const set = new Uint8Array(((end - start) >> 3) + 1)
+    wanted.forEach(slot => { set[(slot - start) >> 3] |= 1 << ((slot - start) & 7) })
+
+    const got: string[] = []
+
+    for await (const record of owner.queryRecords('/set', false, opts, { start, end, set })) {
+      got.push(dec.decode(record.key))
+      expect(record.value).toBeDefined()
+    }
+
+    const expected = keys.filter(key => wanted.includes(keySlot(key))).map(key => key.toString())
+    expect(got.sort()).toEqual(expected.sort())
+    // without a set: every record
+    let all = 0
+
+    for await (const _ of owner.queryRecords('/set', true, opts)) {
+      all++
+    }
+
+    expect(all).toBe(keys.length)
+    // a set longer than its range needs is refused before anything is read
+    expect(() => owner.queryRecords('/set', false, opts, { start: 10, end: 20, set: new Uint8Array(3) })).toThrow(/at most 2 bytes/)
+    expect(() => owner.queryRecords('/set', false, opts, { start: 20, end: 10, set: new Uint8Array(1) })).toThrow()
+  })
+
   it('keeps single-owner slots on plain values and refuses records there', async () => {
     const { owner, child } = makeOwner()
     const key = keyIn(false, '/single')

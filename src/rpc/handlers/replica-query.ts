@@ -13,7 +13,9 @@ import type { HandlerContext } from '../server.js'
 export async function handleReplicaQuery (ctx: HandlerContext): Promise<Partial<Response> | undefined> {
   observeCaller(ctx)
   const { req } = ctx
-  const records = ctx.owner.queryRecords(req.prefix === '' ? undefined : req.prefix, req.keysOnly, { signal: ctx.signal, epoch: req.epoch })
+  // with `slot_set`: the slots it marks among slot_start..slot_end only (a query's values, one owner per range)
+  const slots = req.slotSet == null ? undefined : { start: req.slotStart, end: req.slotEnd, set: req.slotSet }
+  const records = ctx.owner.queryRecords(req.prefix === '' ? undefined : req.prefix, req.keysOnly, { signal: ctx.signal, epoch: req.epoch }, slots)
 
   return streamEntries(ctx, entriesOf(records))
 }

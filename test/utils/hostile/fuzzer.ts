@@ -74,7 +74,7 @@ const KINDS: ReadonlyArray<readonly [FuzzKind, number]> = [
 const TYPES = [
   Request.Type.GET, Request.Type.HAS, Request.Type.PUT, Request.Type.DELETE, Request.Type.BATCH,
   Request.Type.GET_MANY, Request.Type.QUERY, Request.Type.CREDIT, Request.Type.CANCEL, Request.Type.TABLE, Request.Type.GET_TABLE,
-  Request.Type.REPLICA_VERSIONS, Request.Type.UNKNOWN
+  Request.Type.REPLICA_VERSIONS, Request.Type.REPLICA_QUERY, Request.Type.UNKNOWN
 ]
 
 /** Key bytes no owner should accept, or should handle with care */
@@ -152,6 +152,18 @@ function validRequest (rng: Prng, ctx: FuzzContext, id: number): Partial<Request
     case Request.Type.REPLICA_VERSIONS:
       // now and then past the 1,024 keys one may name
       req.keys = Array.from({ length: rng.chance(0.9) ? rng.int(0, 40) : rng.int(1000, 1100) }, key)
+      break
+    case Request.Type.REPLICA_QUERY:
+      req.prefix = rng.pick(['', '/fuzz', '/nothing', '/honest'])
+      req.keysOnly = rng.chance(0.5)
+      req.credit = rng.int(64 * 1024, 1024 * 1024)
+
+      // a slot set now and then: right, longer than its range, over a reversed or out-of-bounds range
+      if (rng.chance(0.6)) {
+        req.slotStart = rng.pick([0, rng.int(0, 16383), 16383, 16384, 0xffffffff])
+        req.slotEnd = rng.pick([16383, rng.int(0, 16383), 0, 20000])
+        req.slotSet = rng.bytes(rng.pick([0, 1, rng.int(1, 2048), 2049, 4096]))
+      }
       break
     case Request.Type.QUERY:
       req.prefix = rng.pick(['', '/fuzz', '/fuzz/1', '/nothing', '/honest'])
