@@ -861,15 +861,15 @@ export class Coordinator {
       return answer
     }
 
-    const giveUp = new AbortController()
-    const signal = options.signal == null ? giveUp.signal : AbortSignal.any([options.signal, giveUp.signal])
+    let forget = (): void => {}
+    const suspected = new Promise<void>(resolve => { forget = this.init.detector.onSuspected(peer, resolve) })
     answer.catch(() => {})
 
     try {
       return await Promise.race([
         answer,
-        this.init.detector.whenSuspected(peer, signal).then(async () => {
-          if (signal.aborted || !another()) {
+        suspected.then(async () => {
+          if (options.signal?.aborted === true || !another()) {
             // no other owner to ask: this one's answer, late or not, is all there is
             return answer
           }
@@ -878,7 +878,7 @@ export class Coordinator {
         })
       ])
     } finally {
-      giveUp.abort()
+      forget()
     }
   }
 
