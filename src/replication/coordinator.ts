@@ -1404,7 +1404,6 @@ function groupByOwners<T> (ownership: Ownership, items: T[], keyOf: (item: T) =>
   return groups
 }
 
-/** Every peer that owns a slot in any position */
 /**
  * A version as a string of one char per byte: compact to hold per key, and
  * strings compare as `compareVersions` compares the bytes (lexicographically,
@@ -1457,6 +1456,7 @@ function valueSources (table: SlotTable, pick: (owners: readonly PeerId[]) => Pe
   })
 }
 
+/** Every peer that owns a slot in any position */
 function distinctOwners (ownership: Ownership): PeerId[] {
   const seen = new Map<string, PeerId>()
 
