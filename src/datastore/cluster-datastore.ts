@@ -519,6 +519,7 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       assertMovable(this.table, next)
     }
 
+    const replaced = this.layout.current
     this.table = next
     this.signed = signed
     this.persistTable()
@@ -539,6 +540,17 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
 
     if (live) {
       this.migration.began()
+    }
+
+    // a settled table taken at once (this node missed the moves to it, a member declared dead and back among
+    // them): what it held of the slots it no longer owns goes, as at a move's end. Kept, a key deleted meanwhile
+    // (its tombstones purged) would come back from it the day it is given those slots again
+    if (settled && replaced.table.replicas > 1) {
+      this.owner.dropRecords(replaced).then(dropped => {
+        this.log('dropped %d records of slots not owned in slot table epoch %d, adopted at once', dropped, next.epoch)
+      }, err => {
+        this.log.error('could not drop the records of slots not owned in slot table epoch %d - %e', next.epoch, err)
+      })
     }
 
     return true

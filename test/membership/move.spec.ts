@@ -655,6 +655,32 @@ describe('moving data between slot tables while clients read and write (R=3, quo
     expect(acked(caught)).toEqual([2, 2, 2])
   }, 120_000)
 
+  it('a member declared dead that comes back adopts the table that removed it at once and drops what it held, so nothing it held can come back', async () => {
+    const { nodes, clients, admin, t1 } = await setup(4, (all, c) => even(1, all, 3, c))
+    const live = nodes.slice(0, 3)
+    const recorder = new HistoryRecorder()
+    await preload(recorder, clients[0])
+    const returning = nodes[3]
+    expect((await held(returning.local)).size).toBeGreaterThan(0)
+
+    // its store stops (its child store is kept); the others remove it as dead and finish the move
+    await returning.store.stop()
+    const t2 = planRemoveNode(t1.table, returning.libp2p.peerId, { dead: true }).table
+    await move(recorder, live, t2, clients[1], admin)
+
+    // back, from the table it holds (epoch 1): it hears epoch 2 from its first heartbeats, a table the
+    // move to which is over, so it takes it at once (no transition from epoch 1, whose owners moved on)
+    const back = new ClusterDatastore(returning.libp2p, returning.local, t1, { ...OPTIONS, adminKey: admin.publicKey })
+    cleanup.push(async () => { await back.stop() })
+    await back.start()
+    await waitFor('the returning node to adopt epoch 2', () => back.slots.epoch === 2, 30_000)
+    expect(back.status().layout).toMatchObject({ epochs: [2], done: true })
+
+    // the records of the slots it no longer owns (all of them) are dropped, as a move's end drops them: were
+    // it given those slots again later, keys deleted meanwhile (tombstones purged) would come back from it
+    await waitFor('the returning node to drop its records', async () => (await held(returning.local)).size === 0, 30_000)
+  }, 120_000)
+
   it('a member that died during a move: a newer table declaring it dead lets that move end, then removes it', async () => {
     const { nodes, clients, libp2p, clientIds, admin } = await setup(4, (all, c) => even(1, all, 3, c))
     const live = nodes.slice(0, 3)
