@@ -453,7 +453,7 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
     this.client = undefined
     this.server = undefined
     // a catch-up in flight failed with the client; a table adopted is on disk before stop resolves
-    await this.tables.settled()
+    await this.tables.catchUpDone()
     await this.tableStore.flushed().catch(() => {})
     await this.libp2p.unhandle(PROTOCOL)
     this.log('stopped')

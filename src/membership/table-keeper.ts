@@ -249,7 +249,7 @@ export class TableKeeper {
   }
 
   /** Wait for a catch-up in progress (on stop) */
-  async settled (): Promise<void> {
+  async catchUpDone (): Promise<void> {
     await this.catchingUp
   }
 }

@@ -29,6 +29,7 @@ export type ReplicaRecord = VersionedRecord
 const RECORD_OVERHEAD = 64
 
 const utf8 = new TextDecoder()
+const utf8Encoder = new TextEncoder()
 
 /** Errors that say an owner will not take the request, as opposed to could not be reached */
 const REFUSALS = new Set(['UnauthorizedError', 'TooLargeError', 'BadRequestError', 'MovedError', 'InvalidParametersError'])
@@ -784,7 +785,7 @@ export class Coordinator {
     if (keysOnly) {
       for (const [id, version] of newest) {
         options.signal?.throwIfAborted()
-        yield { key: new Key(id).uint8Array(), version: versionBytes(version), tombstone: false }
+        yield { key: utf8Encoder.encode(id), version: versionBytes(version), tombstone: false }
       }
 
       return

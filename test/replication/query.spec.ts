@@ -5,21 +5,61 @@
  * sending them. The query reads keys and versions from every owner first,
  * takes the values from one owner per range, and reads the rest by key.
  */
-import all from 'it-all'
+import { MemoryDatastore } from 'datastore-core'
 import { Key } from 'interface-datastore'
+import all from 'it-all'
 import { afterEach, describe, expect, it } from 'vitest'
 import { keySlot } from '../../src/index.js'
 import { createCluster } from '../utils/cluster.js'
 import type { TestCluster } from '../utils/cluster.js'
+import type { AbortOptions } from '@libp2p/interface'
+import type { Pair, Query } from 'interface-datastore'
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 const OPTIONS = { consistency: 'quorum' as const, heartbeatInterval: 200, suspectAfter: 5, antiEntropyInterval: 3_600_000, requestTimeout: 5000 }
 
+/**
+ * A child store whose `query`, once armed, stalls on its second call (a
+ * query's values, after its keys and versions) before the pair after the
+ * `after`th of slots `start`..`end`, until released
+ */
+class StallingDatastore extends MemoryDatastore {
+  private armed?: { start: number, end: number, after: number, calls: number }
+  private readonly waiting: Array<() => void> = []
+
+  arm (start: number, end: number, after: number): void {
+    this.armed = { start, end, after, calls: 0 }
+  }
+
+  override async * query (q: Query, options?: AbortOptions): AsyncGenerator<Pair> {
+    const armed = this.armed
+    const stalls = armed != null && ++armed.calls === 2
+    let inRange = 0
+
+    for await (const pair of super.query(q, options)) {
+      const slot = keySlot(pair.key)
+
+      if (stalls && slot >= armed.start && slot <= armed.end && inRange++ === armed.after) {
+        await new Promise<void>(resolve => { this.waiting.push(resolve) })
+      }
+
+      yield pair
+    }
+  }
+
+  release (): void {
+    this.armed = undefined
+    this.waiting.splice(0).forEach(resolve => { resolve() })
+  }
+}
+
 describe('replicated query: values from one owner per range, the rest read by key', () => {
   let cluster: TestCluster | undefined
+  const stalling: StallingDatastore[] = []
 
   afterEach(async () => {
+    stalling.splice(0).forEach(store => { store.release() })
     await cluster?.stop()
     cluster = undefined
   })
@@ -100,5 +140,42 @@ describe('replicated query: values from one owner per range, the rest read by ke
 
     expect(seen.size).toBe(keys.length)
     expect([...seen.values()].every(n => n === 1)).toBe(true)
+  }, 120_000)
+
+  it('leaving early (a limit) while the owner sending the values has stalled returns at once, and the store goes on serving', async () => {
+    const requestTimeout = 30_000
+    cluster = await createCluster({
+      nodes: 3,
+      replicas: 3,
+      clients: 1,
+      options: { ...OPTIONS, requestTimeout },
+      local: () => {
+        const store = new StallingDatastore()
+        stalling.push(store)
+        return store
+      }
+    })
+    const client = cluster.clients[0]
+    // 40 KiB values: an answer's frame holds one or two, so what the owner read before it stalled arrives but
+    // for the last one, which waits in its batch for the next
+    const value = new Uint8Array(40 * 1024).fill(3)
+    const keys = Array.from({ length: 300 }, (_, i) => new Key(`/q/stall${i}`))
+    await all(client.store.putMany(keys.map(key => ({ key, value })), { consistency: 'all' }))
+
+    // the owner the client asks first for the first range's values: 10 of them, then it stalls (9 arrive)
+    const range = cluster.table.ranges[0]
+    const source = cluster.nodes.findIndex(n => n.libp2p.peerId.equals(range.owners[0]))
+    expect(keys.filter(key => keySlot(key) <= range.end).length).toBeGreaterThan(10)
+    stalling[source].arm(range.start, range.end, 10)
+
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const late = new Promise<'late'>(resolve => { timer = setTimeout(() => { resolve('late') }, requestTimeout / 2) })
+    const result = await Promise.race([all(client.store.query({ prefix: '/q', limit: 9 })), late])
+    clearTimeout(timer)
+
+    expect(result).not.toBe('late')
+    expect(result).toHaveLength(9)
+    // the streams to the owners go on serving
+    expect(await client.store.get(keys[0])).toEqual(value)
   }, 120_000)
 })
