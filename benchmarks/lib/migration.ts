@@ -17,6 +17,10 @@
  *   stream to the same process (goal >= 0.5x);
  * - client throughput during the move against the same load without one
  *   (goal >= 0.7x), and the client operations that failed (goal 0).
+ *
+ * Each round is followed by the same move on a fresh cluster with no client
+ * load (`mig.idle.*`): what the copy itself runs at, apart from the CPU the
+ * clients take from it on a small machine.
  */
 
 import { mkdirSync, readFileSync } from 'node:fs'
@@ -38,6 +42,7 @@ import type { CpuProfile } from './profile-summary.js'
 /** Goals of issue 11 that are ratios, for the bench's ratio table */
 export const MIGRATION_RATIOS = [
   { spec: 'M', what: 'migration MB/s / raw bulk MB/s of the same bytes', num: 'mig.move.mbps', den: 'mig.raw.mbps', kind: 'min' as const, bar: 0.5 },
+  { spec: 'M', what: 'migration MB/s with no client load / raw bulk MB/s', num: 'mig.idle.mbps', den: 'mig.raw.mbps', kind: 'min' as const, bar: 0.5 },
   { spec: 'M', what: 'client ops/s during a move / without one', num: 'mig.load.during.ops', den: 'mig.load.before.ops', kind: 'min' as const, bar: 0.7 }
 ]
 
@@ -56,23 +61,25 @@ export async function migrationPhase (runs: number, quick: boolean, recordMetric
     recordMetric(name, unit, what, value)
   }
 
-  log(`migration: add a 4th node to 3 (3 owners per range) holding ${fmt(keys)} keys of ${fmt(valueSize)} B, under a mixed quorum load; ${runs} rounds`)
+  log(`migration: add a 4th node to 3 (3 owners per range) holding ${fmt(keys)} keys of ${fmt(valueSize)} B, under a mixed quorum load and with none; ${runs} rounds of each`)
 
   for (let round = 1; round <= runs; round++) {
-    await migrationRound(round, keys, valueSize, record, log)
+    await migrationRound(round, keys, valueSize, record, log, false)
+    await migrationRound(round, keys, valueSize, record, log, true)
   }
 
   const median = (name: string): number => spread(seen.get(name) ?? [NaN]).median
   console.log('\n### Migration (add a 4th node to 3, N=3; medians of the rounds)\n')
   console.log(markdownTable(['measure', 'value', 'baseline', 'ratio', 'goal'], [
     ['copy throughput (MB/s) / raw bulk', fmt(median('mig.move.mbps')), fmt(median('mig.raw.mbps')), `${fmt(median('mig.move.mbps') / median('mig.raw.mbps'))}x`, '>= 0.5x'],
+    ['copy throughput with no client load (MB/s) / raw bulk', fmt(median('mig.idle.mbps')), fmt(median('mig.raw.mbps')), `${fmt(median('mig.idle.mbps') / median('mig.raw.mbps'))}x`, '>= 0.5x'],
     [`client ops/s during the move / without (${LOAD_CONCURRENCY} in flight)`, fmt(median('mig.load.during.ops')), fmt(median('mig.load.before.ops')), `${fmt(median('mig.load.during.ops') / median('mig.load.before.ops'))}x`, '>= 0.7x'],
     ['client operations failed during the move', fmt(median('mig.load.failed')), '', '', '0']
   ]))
   console.log(`\nmoved ${fmt(median('mig.move.bytes') / 1e6)} MB in ${fmt(median('mig.move.seconds'))} s (${fmt(median('mig.move.share') * 100)}% of the slot replicas)\n`)
 }
 
-async function migrationRound (round: number, keyCount: number, valueSize: number, record: RecordMetric, log: (msg: string) => void): Promise<void> {
+async function migrationRound (round: number, keyCount: number, valueSize: number, record: RecordMetric, log: (msg: string) => void, idle = false): Promise<void> {
   const nodes = await Promise.all([0, 1, 2, 3].map(async () => NodeProcess.spawn({ dht: false })))
   const caller = await createCallerNode(false)
   const admin = await generateKeyPair('Ed25519')
@@ -121,13 +128,18 @@ async function migrationRound (round: number, keyCount: number, valueSize: numbe
 
     /** CPU ms each node process used so far (user + system: what it ran, however busy the machine) */
     const cpu = async (): Promise<number[]> => Promise.all(nodes.map(async n => (await n.call('stats')).cpuMs))
-    const quietCpu = await cpu()
-    const quietStart = now()
-    const quietUntil = quietStart + QUIET_MS
-    const beforeOps = await load(() => now() < quietUntil)
-    const quietSeconds = (now() - quietStart) / 1000
-    const quietUsed = (await cpu()).map((ms, i) => ms - quietCpu[i])
-    record('mig.load.before.ops', 'ops/s', `quorum get/put mix, ${LOAD_CONCURRENCY} in flight, 4 KiB values, nothing moving`, beforeOps)
+    // per node, CPU ms per client operation with nothing moving (none measured for a move with no load)
+    let quietPerOp = nodes.map(() => 0)
+
+    if (!idle) {
+      const quietCpu = await cpu()
+      const quietStart = now()
+      const quietUntil = quietStart + QUIET_MS
+      const beforeOps = await load(() => now() < quietUntil)
+      const quietOps = beforeOps * (now() - quietStart) / 1000
+      quietPerOp = (await cpu()).map((ms, i) => (ms - quietCpu[i]) / quietOps)
+      record('mig.load.before.ops', 'ops/s', `quorum get/put mix, ${LOAD_CONCURRENCY} in flight, 4 KiB values, nothing moving`, beforeOps)
+    }
 
     const plan = planAddNode(before.table, { id: nodes[3].peerId, addrs: nodes[3].addrs })
     const after = await signTable(plan.table, admin)
@@ -138,14 +150,14 @@ async function migrationRound (round: number, keyCount: number, valueSize: numbe
     const moveCpu = await cpu()
     // BENCH_PROFILE_DIR: a V8 CPU profile of each node process over the move, summarized after the round
     const profileDir = process.env.BENCH_PROFILE_DIR
-    const profilePath = (i: number): string => join(profileDir ?? '', `migration-r${round}-node${i}.cpuprofile`)
+    const profilePath = (i: number): string => join(profileDir ?? '', `migration-r${round}${idle ? '-idle' : ''}-node${i}.cpuprofile`)
 
     if (profileDir != null && profileDir !== '') {
       mkdirSync(profileDir, { recursive: true })
       await Promise.all(nodes.map(async n => n.call('profile-start')))
     }
 
-    const during = load(() => moving)
+    const during = idle ? Promise.resolve(0) : load(() => moving)
     const t0 = now()
 
     await Promise.all(nodes.map(async n => n.call('adopt', { signedTable: uint8ArrayToString(after.bytes, 'base64') })))
@@ -180,29 +192,35 @@ async function migrationRound (round: number, keyCount: number, valueSize: numbe
     if (profileDir != null && profileDir !== '') {
       await Promise.all(nodes.map(async (n, i) => n.call('profile-stop', { path: profilePath(i) })))
       const load = (i: number): CpuProfile => JSON.parse(readFileSync(profilePath(i), 'utf8'))
-      console.log(format(`migration round ${round}, the new node`, summarize(load(3)), 30))
-      console.log(format(`migration round ${round}, the old nodes (3 summed)`, merge([0, 1, 2].map(i => summarize(load(i)))), 30))
+      console.log(format(`migration round ${round}${idle ? ' (no client load)' : ''}, the new node`, summarize(load(3)), 30))
+      console.log(format(`migration round ${round}${idle ? ' (no client load)' : ''}, the old nodes (3 summed)`, merge([0, 1, 2].map(i => summarize(load(i)))), 30))
     }
     moving = false
     const duringOps = await during
     const moved = progress.reduce((sum, p) => sum + p.bytesCopied, 0)
     const share = plan.moved / (16384 * 3)
 
-    record('mig.move.seconds', 's', 'from handing out the new table to every node done', seconds)
-    record('mig.move.bytes', 'B', 'bytes copied by the nodes that gained slots', moved)
-    record('mig.move.share', '', 'share of the slot replicas that changed owner', share)
-    record('mig.move.mbps', 'MB/s', 'migration: bytes copied / time to every node done', moved / 1e6 / seconds)
-    record('mig.load.during.ops', 'ops/s', `the same load during the move (${fmt(seconds)} s)`, duringOps)
-    record('mig.load.failed', 'ops', 'client operations that failed during the move (goal 0)', failed)
+    // a move with no client load: the same figures under mig.idle
+    const m = idle ? 'mig.idle' : 'mig.move'
+    const how = idle ? ', no client load' : ''
+    record(`${m}.seconds`, 's', `from handing out the new table to every node done${how}`, seconds)
+    record(`${m}.bytes`, 'B', 'bytes copied by the nodes that gained slots', moved)
+    record(`${m}.share`, '', 'share of the slot replicas that changed owner', share)
+    record(`${m}.mbps`, 'MB/s', `migration: bytes copied / time to every node done${how}`, moved / 1e6 / seconds)
+
+    if (!idle) {
+      record('mig.load.during.ops', 'ops/s', `the same load during the move (${fmt(seconds)} s)`, duringOps)
+      record('mig.load.failed', 'ops', 'client operations that failed during the move (goal 0)', failed)
+    }
 
     // the CPU the move cost: what the nodes used during it beyond what the same
     // number of client operations cost them with nothing moving
     const keysCopied = progress.reduce((sum, p) => sum + p.keysCopied, 0)
-    const loadCpu = quietUsed.reduce((a, b) => a + b, 0) / (beforeOps * quietSeconds)
-    const extra = moveUsed.reduce((a, b) => a + b, 0) - loadCpu * duringOps * seconds
-    record('mig.move.cpu.us', 'us/record', 'CPU of the four nodes during the move beyond the client load\'s (at its cost per operation without a move), per record copied', extra * 1000 / Math.max(keysCopied, 1))
-    record('mig.move.cpu.new.us', 'us/record', 'CPU of the new node during the move, per record copied (it also serves its share of the writes)', moveUsed[3] * 1000 / Math.max(keysCopied, 1))
-    record('mig.move.cpu.old.us', 'us/record', 'CPU of the busiest old node during the move beyond its client load\'s, per record copied', Math.max(...[0, 1, 2].map(i => moveUsed[i] - quietUsed[i] / (beforeOps * quietSeconds) * duringOps * seconds)) * 1000 / Math.max(keysCopied, 1))
+    const ops = duringOps * seconds
+    const extra = moveUsed.reduce((a, b) => a + b, 0) - quietPerOp.reduce((a, b) => a + b, 0) * ops
+    record(`${m}.cpu.us`, 'us/record', `CPU of the four nodes during the move beyond the client load's (at its cost per operation without a move), per record copied${how}`, extra * 1000 / Math.max(keysCopied, 1))
+    record(`${m}.cpu.new.us`, 'us/record', `CPU of the new node during the move, per record copied (it also serves its share of the writes)${how}`, moveUsed[3] * 1000 / Math.max(keysCopied, 1))
+    record(`${m}.cpu.old.us`, 'us/record', `CPU of the busiest old node during the move beyond its client load's, per record copied${how}`, Math.max(...[0, 1, 2].map(i => moveUsed[i] - quietPerOp[i] * ops)) * 1000 / Math.max(keysCopied, 1))
 
     for (const err of errors) {
       log(`  migration: failure ${err}`)
@@ -214,8 +232,8 @@ async function migrationRound (round: number, keyCount: number, valueSize: numbe
     await bulkSend(caller, nodes[3].peerId, data)
     record('mig.raw.mbps', 'MB/s', 'raw bulk transfer of the same bytes on one stream to the new node', data.byteLength / 1e6 / ((now() - r0) / 1000))
 
-    log(`  migration round ${round}: moved ${fmt(moved / 1e6)} MB in ${fmt(seconds)} s; load ${fmt(duringOps)} ops/s during, ${failed} failed`)
-    log(`  migration round ${round}: every node acked at ${fmt(steps.ack ?? NaN)} s, synced (copies done) at ${fmt(steps.sync ?? NaN)} s, sync-acked at ${fmt(steps.syncAck ?? NaN)} s, retired at ${fmt(seconds)} s`)
+    log(`  migration round ${round}${how}: moved ${fmt(moved / 1e6)} MB in ${fmt(seconds)} s; load ${fmt(duringOps)} ops/s during, ${failed} failed`)
+    log(`  migration round ${round}${how}: every node acked at ${fmt(steps.ack ?? NaN)} s, synced (copies done) at ${fmt(steps.sync ?? NaN)} s, sync-acked at ${fmt(steps.syncAck ?? NaN)} s, retired at ${fmt(seconds)} s`)
   } finally {
     await store.stop()
     await caller.stop()

@@ -204,22 +204,32 @@ export class Migration {
     const { done, from } = this.copied
     /** Slots this node held under the old table: compared with the old owners, never copied whole */
     const held = new Uint8Array(slots.length)
-    const needed = slots.map((slot, i) => {
-      const owners = previous.table.owners(slot)
-      held[i] = owners.some(o => o.equals(this.init.self)) ? 1 : 0
-      return required(owners.length, 'quorum') - held[i]
-    })
+    const needed = new Uint8Array(slots.length)
     const byPeer = new Map<string, { peer: PeerId, index: number[] }>()
+    // what each old owner list says, worked out once per list rather than per slot (a
+    // list is shared by the slots of a range: a quarter of the table is thousands of slots)
+    const lists = new Map<readonly PeerId[], { held: number, needed: number, others: Array<{ peer: PeerId, index: number[] }> }>()
 
     slots.forEach((slot, i) => {
-      for (const peer of previous.table.owners(slot)) {
-        if (peer.equals(this.init.self)) {
-          continue
-        }
+      const owners = previous.table.owners(slot)
+      let list = lists.get(owners)
 
-        const entry = byPeer.get(peer.toString()) ?? { peer, index: [] }
+      if (list == null) {
+        const self = owners.some(o => o.equals(this.init.self)) ? 1 : 0
+        const others = owners.filter(o => !o.equals(this.init.self)).map(peer => {
+          const entry = byPeer.get(peer.toString()) ?? { peer, index: [] }
+          byPeer.set(peer.toString(), entry)
+          return entry
+        })
+        list = { held: self, needed: required(owners.length, 'quorum') - self, others }
+        lists.set(owners, list)
+      }
+
+      held[i] = list.held
+      needed[i] = list.needed
+
+      for (const entry of list.others) {
         entry.index.push(i)
-        byPeer.set(peer.toString(), entry)
       }
     })
 

@@ -23,6 +23,8 @@ export interface RpcClientInit {
 export interface CallOptions extends AbortOptions {
   /** The slot the request is for, named in errors */
   slot?: number
+  /** Told the size of each answer frame as it is taken (a byte count without encoding the answer again) */
+  onBytes?(this: void, bytes: number): void
 }
 
 /**
@@ -42,6 +44,8 @@ interface PendingCall {
   bytes: number
   /** The caller gave up (abort): the owner still works on it, so it still counts */
   abandoned: boolean
+  /** Told the size of the answer frame */
+  onBytes?(this: void, bytes: number): void
   resolve(res: Response): void
   reject(err: Error): void
 }
@@ -172,7 +176,7 @@ export class PeerChannel {
 
     return new Promise<Response>((resolve, reject) => {
       const signal = options.signal
-      const call: PendingCall = { deadline: 0, slot: options.slot, bytes: body.byteLength, abandoned: false, resolve, reject }
+      const call: PendingCall = { deadline: 0, slot: options.slot, bytes: body.byteLength, abandoned: false, onBytes: options.onBytes, resolve, reject }
 
       this.submit(body.byteLength, options, (writer) => {
         // the owner's time runs from when it is sent: waiting here for room
@@ -258,6 +262,7 @@ export class PeerChannel {
         }
 
         const frame = queue.shift() as ResponseFrame
+        options.onBytes?.(frame.bytes.byteLength)
         let res: Response
 
         try {
@@ -611,6 +616,7 @@ export class PeerChannel {
 
       this.calls.delete(id)
       this.release(call.bytes)
+      call.onBytes?.(bytes.byteLength)
       this.init.observeEpoch?.(this.peer, res.epoch)
 
       if (!call.abandoned) {
