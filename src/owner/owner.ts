@@ -289,6 +289,7 @@ export class Owner {
     const stored = await this.readStored(key, options)
 
     if (stored == null) {
+      this.stillServes(bytes, options.epoch)
       return undefined
     }
 
@@ -319,6 +320,11 @@ export class Owner {
 
     return Promise.all(keys.map(async key => {
       const stored = await this.readStored(key, options)
+
+      if (stored == null) {
+        this.stillServes(key.uint8Array(), options.epoch)
+      }
+
       return stored == null || stored.version.byteLength === 0 ? undefined : { version: stored.version, tombstone: stored.tombstone }
     }))
   }
@@ -329,6 +335,20 @@ export class Owner {
     }
 
     return this.heldRecords(keys, options)
+  }
+
+  /**
+   * A read found nothing for `key`: it still answers for it, or it throws
+   * the refusal it would give now. A move's end drops the slots given away
+   * (`dropRecords`) while reads that were let in before it may still be
+   * waiting on the child store; one of those finding the record gone must
+   * not answer "none held", or a quorum of old owners could report an
+   * acknowledged key missing. Once the old table is retired the check
+   * refuses (MOVED, with this node's trackers), and the caller reads the
+   * new owners instead.
+   */
+  private stillServes (key: Uint8Array, callerEpoch: number): void {
+    this.servesRecord(key, callerEpoch)
   }
 
   /**
@@ -495,7 +515,9 @@ export class Owner {
       checkSlotSet(slots.start, slots.end, slots.set)
     }
 
-    return this.heldRecordsUnder(this.sameTable(options.epoch), prefix, keysOnly, options, slots)
+    // a move's end may drop slots of the caller's table while the scan runs: then the answer
+    // ends in a refusal (MOVED) rather than done, as it may lack records of those slots
+    return this.heldRecordsUnder(this.sameTable(options.epoch), prefix, keysOnly, options, slots, () => this.sameTable(options.epoch))
   }
 
   /**
@@ -844,13 +866,14 @@ export class Owner {
     }
   }
 
-  private async * heldRecords (keys: readonly Key[], options: AbortOptions & { markDamaged?: boolean }): AsyncGenerator<VersionedRecord | undefined> {
+  private async * heldRecords (keys: readonly Key[], options: OwnerOptions): AsyncGenerator<VersionedRecord | undefined> {
     for (const key of keys) {
       options.signal?.throwIfAborted()
       const bytes = key.uint8Array()
       const stored = await this.readStored(key, options)
 
       if (stored == null) {
+        this.stillServes(bytes, options.epoch)
         yield undefined
       } else if (!this.checked(bytes, keySlot(bytes), stored)) {
         yield options.markDamaged === true ? damagedRecord(bytes) : undefined
@@ -860,7 +883,7 @@ export class Owner {
     }
   }
 
-  private async * heldRecordsUnder (ownership: Ownership, prefix: string | undefined, keysOnly: boolean, options: AbortOptions, slots?: SlotFilter): AsyncGenerator<VersionedRecord> {
+  private async * heldRecordsUnder (ownership: Ownership, prefix: string | undefined, keysOnly: boolean, options: AbortOptions, slots?: SlotFilter, stillServed?: () => void): AsyncGenerator<VersionedRecord> {
     for await (const pair of breathing(this.init.child.query({ prefix }, options))) {
       const bytes = pair.key.uint8Array()
 
@@ -879,6 +902,8 @@ export class Owner {
         yield toRecord(bytes, stored, keysOnly)
       }
     }
+
+    stillServed?.()
   }
 
   private async * entriesOf<T> (ownership: Ownership, start: number, end: number, options: AbortOptions, slotSet: Uint8Array | undefined, as: (key: Uint8Array, stored: StoredRecord) => T, turn = SCAN_TURN): AsyncGenerator<T> {

@@ -5,6 +5,7 @@ import { UnavailableError } from '../errors.js'
 import { Request, Response } from '../pb/message.js'
 import { encodeRequest } from '../rpc/client.js'
 import { errorFromResponse } from '../rpc/errors.js'
+import { RequestError } from '../rpc/request-error.js'
 import { MovedAnswer, fromRefusal } from '../routing/router.js'
 import { keySlot } from '../slots/hash.js'
 import { REQUEST_OVERHEAD } from '../validate.js'
@@ -714,9 +715,12 @@ export class Coordinator {
    */
   async * query (prefix: string | undefined, keysOnly: boolean, options: ConsistencyOptions = {}, attempt = 0): AsyncGenerator<ReplicaRecord> {
     const level = this.level(options)
-    const epoch = this.ownership().table.epoch
+    // during a move, the old owners until the new ones copied their slots; asked by the old
+    // table's epoch, so one that retired it since (and dropped what it gave away) refuses
+    // instead of answering for slots it no longer holds
     const ownership = this.init.router.readOwnership()
     const table = ownership.table
+    const epoch = table.epoch
     const peers = distinctOwners(ownership)
     // per key, the newest version found, as a string of its bytes (a Uint8Array per key would cost several
     // times the key; a view of the answer's frame would keep the frame whole), and the keys it deletes
@@ -734,7 +738,7 @@ export class Coordinator {
 
     await Promise.all(asked.map(async (peer) => {
       try {
-        for await (const record of this.queryOwner(peer, prefix, true, epoch, options)) {
+        for await (const record of this.queryOwner(peer, prefix, true, epoch, options, undefined, true)) {
           const id = utf8.decode(record.key)
           const held = newest.get(id)
           const version = versionString(record.version)
@@ -1160,7 +1164,9 @@ export class Coordinator {
     for await (const res of frames) {
       this.answered(peer, res)
 
-      if (res.status === Response.Status.MOVED && out.length === 0) {
+      // anywhere in the answer (nothing of it is used before it is whole): an owner whose move
+      // ended while it read ends with MOVED rather than call a key it dropped missing
+      if (res.status === Response.Status.MOVED) {
         throw new MovedAnswer(res, peer)
       }
 
@@ -1217,17 +1223,31 @@ export class Coordinator {
     return answered.flat()
   }
 
-  private async * queryOwner (peer: PeerId, prefix: string | undefined, keysOnly: boolean, epoch: number, options: AbortOptions, slots?: SlotFilter): AsyncGenerator<ReplicaRecord> {
+  /**
+   * One owner's records. A MOVED answer is thrown as `MovedAnswer` when it
+   * comes first, or anywhere when `restartable` (the caller yielded nothing
+   * of it yet and starts over): an owner whose move ended during its scan
+   * ends its answer with MOVED, as records of the slots it gave away may be
+   * missing from it.
+   */
+  private async * queryOwner (peer: PeerId, prefix: string | undefined, keysOnly: boolean, epoch: number, options: AbortOptions, slots?: SlotFilter, restartable = false): AsyncGenerator<ReplicaRecord> {
     if (peer.equals(this.init.self)) {
-      let records: AsyncIterable<ReplicaRecord>
+      let first = true
 
       try {
-        records = this.init.owner.queryRecords(prefix, keysOnly, { signal: options.signal, epoch }, slots)
+        for await (const record of this.init.owner.queryRecords(prefix, keysOnly, { signal: options.signal, epoch }, slots)) {
+          first = false
+          yield record
+        }
       } catch (err) {
+        if (err instanceof RequestError && err.status === Response.Status.MOVED && (first || restartable)) {
+          // this node's own layout already knows the move ended: retried as it is
+          throw new MovedAnswer({ status: err.status, message: err.message, epoch: this.ownership().table.epoch } as unknown as Response, peer)
+        }
+
         throw fromRefusal(err)
       }
 
-      yield * records
       return
     }
 
@@ -1246,7 +1266,7 @@ export class Coordinator {
     for await (const res of frames) {
       this.answered(peer, res)
 
-      if (res.status === Response.Status.MOVED && first) {
+      if (res.status === Response.Status.MOVED && (first || restartable)) {
         throw new MovedAnswer(res, peer)
       }
 
