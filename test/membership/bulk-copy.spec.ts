@@ -13,6 +13,7 @@ import { ClusterDatastore, SlotTable, keySlot, signTable } from '../../src/index
 import { ClusterError } from '../../src/errors.js'
 import { decodeStored, encodeStored, isIntact, makeVersion, recordDigest } from '../../src/replication/record.js'
 import { createNode } from '../utils/cluster.js'
+import { waitFor } from '../utils/wait.js'
 import type { ClusterDatastoreOptions } from '../../src/index.js'
 import type { VersionedRecord } from '../../src/owner/owner.js'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
@@ -34,18 +35,6 @@ interface CopyFailure {
 
 function even (epoch: number, peers: Libp2p[], replicas: number): SlotTable {
   return SlotTable.even(peers.map(p => ({ id: p.peerId, addrs: p.getMultiaddrs() })), { epoch, replicas })
-}
-
-async function waitFor (what: string, condition: () => boolean | Promise<boolean>, timeout = 60_000): Promise<void> {
-  const deadline = Date.now() + timeout
-
-  while (!await condition()) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`)
-    }
-
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
 }
 
 /** A record stored straight into a child store, as the owner stores it */

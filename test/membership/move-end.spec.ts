@@ -22,6 +22,7 @@ import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ClusterDatastore, SlotTable, signTable } from '../../src/index.js'
 import { RESERVED_NAMESPACE } from '../../src/owner/keys.js'
+import { waitFor } from '../utils/wait.js'
 import type { ClusterDatastoreOptions } from '../../src/index.js'
 import type { SignedSlotTable } from '../../src/membership/signed-table.js'
 import type { AbortOptions, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
@@ -32,19 +33,6 @@ const KEYS = 200
 
 const enc = (s: string): Uint8Array => uint8ArrayFromString(s)
 const dec = (b: Uint8Array): string => uint8ArrayToString(b)
-const sleep = async (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
-
-async function waitFor (what: string, condition: () => boolean | Promise<boolean>, timeout = 60_000): Promise<void> {
-  const deadline = Date.now() + timeout
-
-  while (!await condition()) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`)
-    }
-
-    await sleep(50)
-  }
-}
 
 /**
  * A MemoryDatastore whose reads of one key, or whose scans after some
@@ -177,8 +165,38 @@ describe('reads across the end of a move, by a client that has not heard it ende
   }
 
   async function moveEnded (stores: ClusterDatastore[], disks: SlowDisk[]): Promise<void> {
-    await waitFor('every member to finish the move to epoch 2', () => stores.every(s => s.status().layout.done && s.status().layout.epochs[0] === 2))
-    await waitFor('the old owners to drop every record', async () => (await Promise.all(disks.map(heldKeys))).every(n => n === 0))
+    await waitFor('every member to finish the move to epoch 2', () => stores.every(s => s.status().layout.done && s.status().layout.epochs[0] === 2), 60_000, 50)
+    await waitFor('the old owners to drop every record', async () => (await Promise.all(disks.map(heldKeys))).every(n => n === 0), 60_000, 50)
+  }
+
+  /**
+   * Start `read` while both old owners' disks hold back what `hold` names,
+   * wait until both are held, end the move (the old owners drop everything),
+   * then let the held reads go on: what `read` gives then
+   */
+  async function acrossTheDrop<T> (hold: { key?: string, afterEntries?: number }, read: (client: ClusterDatastore) => Promise<T>): Promise<T> {
+    const { old, fresh, startLast, client } = await setup()
+
+    for (const { disk } of old) {
+      disk.hold(hold)
+    }
+
+    const reading = read(client)
+    reading.catch(() => {})
+    await waitFor('both old owners to hold the read back', () => old.every(o => o.disk.held === 1), 60_000, 50)
+
+    for (const { disk } of old) {
+      disk.stopHolding()
+    }
+
+    await startLast()
+    await moveEnded([...old.map(o => o.store), ...fresh], old.map(o => o.disk))
+
+    for (const { disk } of old) {
+      disk.release()
+    }
+
+    return reading
   }
 
   it('a query by the old table, after its owners retired it, reads the new owners instead of finding nothing', async () => {
@@ -197,84 +215,24 @@ describe('reads across the end of a move, by a client that has not heard it ende
   }, 120_000)
 
   it('a query whose scans on the old owners are under way when they drop the slots starts over on the new owners', async () => {
-    const { old, fresh, startLast, client } = await setup()
+    // the old owners' scans stop after 20 records
+    const pairs = await acrossTheDrop({ afterEntries: 20 }, async client => all(client.query({ prefix: '/pre' })))
 
-    // the old owners' scans stop after 20 records, until released
-    for (const { disk } of old) {
-      disk.hold({ afterEntries: 20 })
-    }
-
-    const query = all(client.query({ prefix: '/pre' }))
-    await waitFor('both old owners to be scanning', () => old.every(o => o.disk.held === 1))
-
-    for (const { disk } of old) {
-      disk.stopHolding()
-    }
-
-    await startLast()
-    await moveEnded([...old.map(o => o.store), ...fresh], old.map(o => o.disk))
-
-    for (const { disk } of old) {
-      disk.release()
-    }
-
-    const pairs = await query
     expect(pairs.length).toBe(KEYS)
     expect(new Set(pairs.map(p => dec(p.value)))).toEqual(new Set(Array.from({ length: KEYS }, (_, i) => `v${i}`)))
   }, 120_000)
 
   it('a read let in by the old owners before they dropped its slot, finding nothing after, is refused and read from the new owners', async () => {
-    const { old, fresh, startLast, client } = await setup()
-    const key = new Key('/pre/k7')
-
-    for (const { disk } of old) {
-      disk.hold({ key: key.toString() })
-    }
-
     // a quorum read by epoch 1: both old owners let it in and wait on their disks
-    const read = client.get(key)
-    read.catch(() => {})
-    await waitFor('both old owners to be reading the key', () => old.every(o => o.disk.held === 1))
+    const value = await acrossTheDrop({ key: '/pre/k7' }, async client => client.get(new Key('/pre/k7')))
 
-    for (const { disk } of old) {
-      disk.stopHolding()
-    }
-
-    // the move ends meanwhile, and the old owners drop the key
-    await startLast()
-    await moveEnded([...old.map(o => o.store), ...fresh], old.map(o => o.disk))
-
-    for (const { disk } of old) {
-      disk.release()
-    }
-
-    expect(dec(await read)).toBe('v7')
-    expect(client.status().layout.epochs).toEqual([2])
+    expect(dec(value)).toBe('v7')
   }, 120_000)
 
   it('a read of many keys, one of them let in before the drop and finding nothing after, is refused and read from the new owners', async () => {
-    const { old, fresh, startLast, client } = await setup()
     const keys = Array.from({ length: 40 }, (_, i) => new Key(`/pre/k${i}`))
+    const pairs = await acrossTheDrop({ key: keys[25].toString() }, async client => all(client.getMany(keys)))
 
-    for (const { disk } of old) {
-      disk.hold({ key: keys[25].toString() })
-    }
-
-    const read = all(client.getMany(keys))
-    read.catch(() => {})
-    await waitFor('both old owners to be reading the key', () => old.every(o => o.disk.held === 1))
-
-    for (const { disk } of old) {
-      disk.stopHolding()
-    }
-
-    await startLast()
-    await moveEnded([...old.map(o => o.store), ...fresh], old.map(o => o.disk))
-
-    for (const { disk } of old) {
-      disk.release()
-    }
-
-    expect((await read).map(p => dec(p.value))).toEqual(keys.map((_, i) => `v${i}`))
+    expect(pairs.map(p => dec(p.value))).toEqual(keys.map((_, i) => `v${i}`))
   }, 120_000)
 })

@@ -26,6 +26,7 @@ import { ClusterDatastore, SlotTable, keySlot, planAddNode, planRemoveNode, sign
 import { RESERVED_NAMESPACE } from '../../src/owner/keys.js'
 import { checkHistory } from '../utils/history/checker.js'
 import { HistoryRecorder } from '../utils/history/recorder.js'
+import { waitFor } from '../utils/wait.js'
 import type { ClusterDatastoreOptions } from '../../src/index.js'
 import type { SignedSlotTable } from '../../src/membership/signed-table.js'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
@@ -63,18 +64,6 @@ async function createNode (): Promise<Libp2p> {
 const enc = (s: string): Uint8Array => uint8ArrayFromString(s)
 const dec = (b: Uint8Array): string => uint8ArrayToString(b)
 const sleep = async (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
-
-async function waitFor (what: string, condition: () => boolean | Promise<boolean>, timeout = 60_000): Promise<void> {
-  const deadline = Date.now() + timeout
-
-  while (!await condition()) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`)
-    }
-
-    await sleep(100)
-  }
-}
 
 /** A table over `peers` with `replicas` owners per range, each peer primary of a share of the slots proportional to its weight */
 function weighted (epoch: number, peers: Libp2p[], weights: number[], replicas: number, clients: PeerId[]): SlotTable {
