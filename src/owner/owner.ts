@@ -360,6 +360,12 @@ export class Owner {
    * Records of one call apply in order, so a later record of a key is
    * compared with an earlier one. Every key is checked first: one refused key
    * writes nothing.
+   *
+   * A record with an empty version is a value written while its slot had a
+   * single owner, copied as it is to the owners it gained since (a move that
+   * raises a slot's replicas, anti-entropy, read repair): the oldest a record
+   * can be, applied only where the key holds nothing, replaced by any
+   * versioned write.
    */
   async applyRecords (records: readonly VersionedRecord[], options: OwnerOptions): Promise<Array<VersionedRecord | undefined>> {
     const slots = new Uint16Array(records.length)
@@ -367,8 +373,8 @@ export class Owner {
     records.forEach((record, i) => {
       slots[i] = this.servesRecord(record.key, options.epoch, true)
 
-      if (record.version.byteLength === 0 || record.version.byteLength > 255) {
-        throw badRequest(`the record of ${new Key(record.key, false).toString()} has a version of ${record.version.byteLength} bytes; a version is 1 to 255 bytes`)
+      if (record.version.byteLength > 255) {
+        throw badRequest(`the record of ${new Key(record.key, false).toString()} has a version of ${record.version.byteLength} bytes; a version is at most 255 bytes`)
       }
 
       if (!this.clock.plausible(versionClock(record.version))) {
