@@ -128,6 +128,11 @@ async function migrationRound (round: number, keyCount: number, valueSize: numbe
 
     /** CPU ms each node process used so far (user + system: what it ran, however busy the machine) */
     const cpu = async (): Promise<number[]> => Promise.all(nodes.map(async n => (await n.call('stats')).cpuMs))
+    /** Per node, the write and read system calls so far (see machine.ts) */
+    const syscalls = async (): Promise<Array<{ writes: number, reads: number }>> => Promise.all(nodes.map(async n => {
+      const { writes, reads } = await n.call('stats')
+      return { writes, reads }
+    }))
     // per node, CPU ms per client operation with nothing moving (none measured for a move with no load)
     let quietPerOp = nodes.map(() => 0)
 
@@ -148,6 +153,7 @@ async function migrationRound (round: number, keyCount: number, valueSize: numbe
     failed = 0
     errors.clear()
     const moveCpu = await cpu()
+    const moveCalls = await syscalls()
     // BENCH_PROFILE_DIR: a V8 CPU profile of each node process over the move, summarized after the round
     const profileDir = process.env.BENCH_PROFILE_DIR
     const profilePath = (i: number): string => join(profileDir ?? '', `migration-r${round}${idle ? '-idle' : ''}-node${i}.cpuprofile`)
@@ -188,6 +194,7 @@ async function migrationRound (round: number, keyCount: number, valueSize: numbe
 
     const seconds = (now() - t0) / 1000
     const moveUsed = (await cpu()).map((ms, i) => ms - moveCpu[i])
+    const calls = (await syscalls()).map((c, i) => ({ writes: c.writes - moveCalls[i].writes, reads: c.reads - moveCalls[i].reads }))
 
     if (profileDir != null && profileDir !== '') {
       await Promise.all(nodes.map(async (n, i) => n.call('profile-stop', { path: profilePath(i) })))
@@ -233,6 +240,7 @@ async function migrationRound (round: number, keyCount: number, valueSize: numbe
     record('mig.raw.mbps', 'MB/s', 'raw bulk transfer of the same bytes on one stream to the new node', data.byteLength / 1e6 / ((now() - r0) / 1000))
 
     log(`  migration round ${round}${how}: moved ${fmt(moved / 1e6)} MB in ${fmt(seconds)} s; load ${fmt(duringOps)} ops/s during, ${failed} failed`)
+    log(`  migration round ${round}${how}: system calls per copied record, new node ${fmt(calls[3].writes / Math.max(keysCopied, 1))} writes ${fmt(calls[3].reads / Math.max(keysCopied, 1))} reads; old nodes ${calls.slice(0, 3).map(c => `${fmt(c.writes / Math.max(keysCopied, 1))}/${fmt(c.reads / Math.max(keysCopied, 1))}`).join(', ')} (writes/reads)`)
     log(`  migration round ${round}${how}: every node acked at ${fmt(steps.ack ?? NaN)} s, synced (copies done) at ${fmt(steps.sync ?? NaN)} s, sync-acked at ${fmt(steps.syncAck ?? NaN)} s, retired at ${fmt(seconds)} s`)
   } finally {
     await store.stop()
