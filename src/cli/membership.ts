@@ -14,8 +14,9 @@
 import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { TableConflictError } from '../errors.js'
+import { InvalidSlotTableError, TableConflictError } from '../errors.js'
 import { openSignedTable, signTable } from '../membership/signed-table.js'
+import { assertMovable } from '../slots/table.js'
 import { readAdminKey } from './admin-key.js'
 import { CONFIG_OPTION, PROGRAM, configPath, integerOption, stringOption } from './args.js'
 import { withClient } from './client.js'
@@ -136,6 +137,10 @@ export async function runChange (args: Args, io: CliIO, change: TableChange): Pr
 
     const table = newest.table
     const plan = change.plan(table, replicas, client.store.slots)
+
+    if (plan != null) {
+      refuseStranding(command, table, plan.table)
+    }
     // a node declared dead is not asked anything: it would only cost a dial timeout each time
     const alive = (id: PeerId): boolean => !(plan?.table.dead.some(dead => dead.equals(id)) ?? false)
     const views = await look(client, peersOf(table, plan?.table, change.newcomer?.id).filter(alive), timeout)
@@ -705,5 +710,25 @@ export function changeCommand (command: Omit<Command, 'options' | 'run'> & { opt
     description: command.description + '\n' + CHANGE_DESCRIPTION,
     options: { ...command.options, ...CHANGE_OPTIONS },
     run: async (args, io) => runChange(args, io, command.change(args))
+  }
+}
+
+/**
+ * A plan that moves single-owner slots to other nodes is refused before
+ * anything is signed: nodes switch to a table with one owner everywhere at
+ * once, so the values of those slots would stay behind on their old owner,
+ * out of reach (and a change to replicated slots that moves them is refused
+ * by every node). The way to grow such a cluster is to raise the replicas
+ * first, keeping each slot's owner.
+ */
+function refuseStranding (command: string, from: SlotTable, to: SlotTable): void {
+  try {
+    assertMovable(from, to)
+  } catch (err) {
+    if (!(err instanceof InvalidSlotTableError)) {
+      throw err
+    }
+
+    throw new UsageError(`${err.message}. The plan would leave the values of those slots behind on their owner. Raise the replicas first: \`${PROGRAM} rebalance --replicas 2\` gives every slot a second owner and keeps the first, then ${command} again with --replicas 2 or more`, command)
   }
 }

@@ -1,7 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { BaseDatastore } from 'datastore-core/base'
 import { PROTOCOL } from '../constants.js'
-import { InvalidParametersError, InvalidSlotTableError, NotStartedError, TableSignatureError } from '../errors.js'
+import { InvalidParametersError, NotStartedError, TableSignatureError } from '../errors.js'
 import { FailureDetector } from '../membership/failure-detector.js'
 import { Layout } from '../membership/layout.js'
 import { Migration } from '../membership/migration.js'
@@ -23,7 +23,7 @@ import { Hints } from '../replication/hints.js'
 import { Router } from '../routing/router.js'
 import { keySlot } from '../slots/hash.js'
 import { Ownership } from '../slots/ownership.js'
-import { SlotTable, forEachRun, sameOwners } from '../slots/table.js'
+import { SlotTable, assertMovable } from '../slots/table.js'
 import { assertKey, assertValue, clientAccess, parseAdminKey, parseClients, resolveOptions } from '../validate.js'
 import { outcome, partialWriteError, writeShares } from './batch.js'
 import { ManyKeys } from './many.js'
@@ -1099,25 +1099,4 @@ export class ClusterDatastore extends BaseDatastore implements Datastore, Starta
       await this.libp2p.peerStore.merge(peer.id, { multiaddrs: [...peer.addrs] })
     }))
   }
-}
-
-/**
- * A table change that moves a single-owner slot away from its owner cannot be
- * adopted live: a single owner's values carry no versions and no digests, so
- * they could not be copied and merged with writes made meanwhile. A slot may
- * go from one owner to several that include it (its owner keeps serving
- * everything it holds), and replicated slots (several owners in both tables)
- * move live; a slot may not end with a single owner other than its owners.
- */
-function assertMovable (from: SlotTable, to: SlotTable): void {
-  // run by run of slots whose owners stay the same in both tables
-  forEachRun(from, to, (slot, _end, a, b) => {
-    if ((a.length > 1 && b.length > 1) || sameOwners(a, b)) {
-      return
-    }
-
-    if (b.length === 1 || !b.some(p => p.equals(a[0]))) {
-      throw new InvalidSlotTableError(`slot table epoch ${to.epoch} moves slot ${slot}, which has a single owner in epoch ${b.length === 1 ? to.epoch : from.epoch}, to other owners: single-owner slots cannot move while the cluster runs; give the slot 2 or more owners (replicas) in both tables, or keep its single owner among its new owners`)
-    }
-  })
 }

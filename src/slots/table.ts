@@ -1088,3 +1088,29 @@ function show (value: unknown): string {
 function messageOf (err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
+
+/**
+ * A table change that moves a single-owner slot away from its owner cannot be
+ * adopted live: a single owner's values carry no versions and no digests, so
+ * they could not be copied and merged with writes made meanwhile. A slot may
+ * go from one owner to several that include it (its owner keeps serving
+ * everything it holds), and replicated slots (several owners in both tables)
+ * move live; a slot may not end with a single owner other than its owners.
+ * Nodes check it before a live move; the command line checks it for any
+ * change, as a table with one owner everywhere is switched to at once and
+ * the data of the slots it moves would be left behind.
+ *
+ * @throws {InvalidSlotTableError} naming the first such slot
+ */
+export function assertMovable (from: SlotTable, to: SlotTable): void {
+  // run by run of slots whose owners stay the same in both tables
+  forEachRun(from, to, (slot, _end, a, b) => {
+    if ((a.length > 1 && b.length > 1) || sameOwners(a, b)) {
+      return
+    }
+
+    if (b.length === 1 || !b.some(p => p.equals(a[0]))) {
+      throw new InvalidSlotTableError(`slot table epoch ${to.epoch} moves slot ${slot}, which has a single owner in epoch ${b.length === 1 ? to.epoch : from.epoch}, to other owners: single-owner slots cannot move while the cluster runs; give the slot 2 or more owners (replicas) in both tables, or keep its single owner among its new owners`)
+    }
+  })
+}

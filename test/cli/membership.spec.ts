@@ -7,17 +7,16 @@
  */
 
 import { spawn } from 'node:child_process'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { Key } from 'interface-datastore'
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
-import { writeKeyFile } from '../../src/cli/config.js'
 import { SlotTable } from '../../src/index.js'
 import { FAST_OPTIONS, FaultCluster, sleep } from '../utils/fault/cluster.js'
-import { BUILD_TIMEOUT, buildCli, freeBasePort, runCli, runMain, startServe } from './utils/cli.js'
+import { BUILD_TIMEOUT, buildCli, newNodeConfig, runCli, runMain, startServe } from './utils/cli.js'
 import type { NodeConfigJSON } from '../../src/cli/config.js'
 import type { SlotTableJSON } from '../../src/index.js'
 import type { ServeProcess } from './utils/cli.js'
@@ -63,17 +62,8 @@ describe('datastore-cluster add-node, remove-node, rebalance', () => {
   }
 
   /** A config for a new node: a copy of node 1's with its own key, port and store */
-  const newNode = async (n: number): Promise<{ config: string, id: string, addr: string }> => {
-    const key = await generateKeyPair('Ed25519')
-    const id = peerIdFromPrivateKey(key).toString()
-    const port = await freeBasePort(1)
-    const config = JSON.parse(await readFile(cluster.nodeConfigs[0], 'utf8')) as NodeConfigJSON
-    await writeKeyFile(join(cluster.dir, `node-${n}.key`), key)
-    const addr = `/ip4/127.0.0.1/tcp/${port}`
-    const file = join(cluster.dir, `node-${n}.json`)
-    await writeFile(file, JSON.stringify({ ...config, peerId: id, privateKeyFile: `node-${n}.key`, listen: [addr], store: { type: 'level', path: `node-${n}.data` } }, null, 2))
-    return { config: file, id, addr }
-  }
+  const newNode = async (n: number): Promise<{ config: string, id: string, addr: string }> => newNodeConfig(cluster.dir, cluster.nodeConfigs[0], n)
+
 
   beforeAll(async () => {
     bin = (await buildCli()).bin

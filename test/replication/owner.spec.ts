@@ -261,10 +261,26 @@ describe('replica owner over the wire (N=2 of 3, LevelDB children)', () => {
     // a bad key in a batch of records writes none of them
     res = await ask1({ type: Request.Type.REPLICA_WRITE, records: [record(mine, version(1), 'x'), { key: enc.encode('/.cluster/x'), version: version(1), tombstone: false }] })
     expect(res.status).toBe(Response.Status.BAD_REQUEST)
-    res = await ask1({ type: Request.Type.REPLICA_WRITE, records: [record(mine, new Uint8Array(0), 'x')] })
+    res = await ask1({ type: Request.Type.REPLICA_WRITE, records: [record(mine, new Uint8Array(256).fill(1), 'x')] })
     expect(res.status).toBe(Response.Status.BAD_REQUEST)
-    expect(res.message).toMatch(/version/)
+    expect(res.message).toMatch(/version of 256 bytes/)
     expect(await target.local.has(mine)).toBe(false)
+
+    // an empty version (a value written while its slot had one owner, copied as it is to the
+    // owners it gained) is the oldest a record can be: applied where the key holds nothing, never over a versioned record
+    const empty = keyFor('/empty', ownedBy(target.libp2p.peerId))
+    res = await ask1({ type: Request.Type.REPLICA_WRITE, records: [record(empty, new Uint8Array(0), 'plain')] })
+    expect(res.status).toBe(Response.Status.OK)
+    expect(res.records).toEqual([])
+    res = await ask1({ type: Request.Type.REPLICA_GET, key: empty.uint8Array() as Bytes })
+    expect([res.record?.version.byteLength, dec.decode(res.record?.value ?? new Uint8Array(0))]).toEqual([0, 'plain'])
+    res = await ask1({ type: Request.Type.REPLICA_WRITE, records: [record(empty, version(5_000), 'versioned')] })
+    expect(res.records).toEqual([])
+    res = await ask1({ type: Request.Type.REPLICA_WRITE, records: [record(empty, new Uint8Array(0), 'plain again')] })
+    expect(res.status).toBe(Response.Status.OK)
+    expect(res.records.map(r => dec.decode(r.value ?? new Uint8Array(0)))).toEqual(['versioned'])
+    res = await ask1({ type: Request.Type.REPLICA_GET, key: empty.uint8Array() as Bytes })
+    expect(dec.decode(res.record?.value ?? new Uint8Array(0))).toBe('versioned')
   })
 
   it('keeps digests equal exactly when owners hold the same records, whatever the order of writes', async () => {

@@ -11,12 +11,16 @@
 import { execFile, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { access, cp, mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { access, cp, mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { PassThrough, Readable } from 'node:stream'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { writeKeyFile } from '../../../src/cli/config.js'
+import type { NodeConfigJSON } from '../../../src/cli/config.js'
 import type { ChildProcess } from 'node:child_process'
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..')
@@ -326,4 +330,21 @@ export async function runMain (argv: string[], options: { input?: string, cwd?: 
   })
 
   return { code, stdout: out, stderr: err }
+}
+
+/**
+ * A config for a node to add to an `init`ed cluster in `dir`: a copy of
+ * `template` (a node config of it) with its own key, port and LevelDB store,
+ * written as `node-<n>.json`
+ */
+export async function newNodeConfig (dir: string, template: string, n: number): Promise<{ config: string, id: string, addr: string }> {
+  const key = await generateKeyPair('Ed25519')
+  const id = peerIdFromPrivateKey(key).toString()
+  const port = await freeBasePort(1)
+  const config = JSON.parse(await readFile(template, 'utf8')) as NodeConfigJSON
+  await writeKeyFile(join(dir, `node-${n}.key`), key)
+  const addr = `/ip4/127.0.0.1/tcp/${port}`
+  const file = join(dir, `node-${n}.json`)
+  await writeFile(file, JSON.stringify({ ...config, peerId: id, privateKeyFile: `node-${n}.key`, listen: [addr], store: { type: 'level', path: `node-${n}.data` } }, null, 2))
+  return { config: file, id, addr }
 }
