@@ -1,6 +1,7 @@
 import { equals } from 'uint8arrays/equals'
 import { Request, Response } from '../pb/message.js'
 import { ProtocolError } from '../errors.js'
+import { encodeRequest } from '../rpc/client.js'
 import { errorFromResponse } from '../rpc/errors.js'
 import { keySlot } from '../slots/hash.js'
 import { slotSetOf } from '../owner/owner.js'
@@ -732,8 +733,10 @@ export class AntiEntropy {
 
   private async call (peer: PeerId, req: Partial<Request>, signal: AbortSignal): Promise<Response> {
     this.stamp(req)
-    this.counters.bytesSent += Request.encode(req).byteLength
-    const res = await this.init.channel(peer).call(req, { signal, onBytes: this.received })
+    // encoded once, counted and sent (a push carries values: encoding it twice cost a repair a copy of every value)
+    const body = encodeRequest(req)
+    this.counters.bytesSent += body.byteLength
+    const res = await this.init.channel(peer).callEncoded(body, { signal, onBytes: this.received })
     this.answered(peer, res)
     return res
   }
