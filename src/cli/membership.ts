@@ -729,6 +729,9 @@ function refuseStranding (command: string, from: SlotTable, to: SlotTable): void
       throw err
     }
 
-    throw new UsageError(`${err.message}. The plan would leave the values of those slots behind on their owner. Raise the replicas first: \`${PROGRAM} rebalance --replicas 2\` gives every slot a second owner and keeps the first, then ${command} again with --replicas 2 or more`, command)
+    const way = from.replicas === 1
+      ? `Raise the replicas first: \`${PROGRAM} rebalance --replicas 2\` gives every slot a second owner and keeps the first; then run ${command} again`
+      : 'Keep 2 or more owners per slot (--replicas 2 or more)'
+    throw new UsageError(`${err.message}. The plan would leave the values of those slots behind on their owner. ${way}`, command)
   }
 }

@@ -281,7 +281,9 @@ describe('datastore-cluster add-node, remove-node, rebalance', () => {
       [['rebalance', '--weight', 'nonsense', '--yes'], '--weight takes ID=W'],
       [['add-node', '--peer-id', stranger, '--yes'], '--addr'],
       [['add-node', '--peer-id', 'not-a-peer', '--addr', '/ip4/127.0.0.1/tcp/1', '--yes'], 'is not a peer ID'],
-      [['rebalance', '--replicas', '9', '--yes'], 'need at least 9 nodes']
+      [['rebalance', '--replicas', '9', '--yes'], 'need at least 9 nodes'],
+      // a single owner per slot, on another node than before: refused before anything is signed
+      [['rebalance', '--replicas', '1', '--yes'], 'Keep 2 or more owners per slot']
     ] as Array<[string[], string]>) {
       const res = await change(args)
       expect(res.code, args.join(' ')).toBe(2)
