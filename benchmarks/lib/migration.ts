@@ -126,13 +126,13 @@ async function migrationRound (round: number, keyCount: number, valueSize: numbe
       return ops / ((now() - t0) / 1000)
     }
 
-    /** CPU ms each node process used so far (user + system: what it ran, however busy the machine) */
-    const cpu = async (): Promise<number[]> => Promise.all(nodes.map(async n => (await n.call('stats')).cpuMs))
-    /** Per node, the write and read system calls so far (see machine.ts) */
-    const syscalls = async (): Promise<Array<{ writes: number, reads: number }>> => Promise.all(nodes.map(async n => {
-      const { writes, reads } = await n.call('stats')
-      return { writes, reads }
+    /** Per node, the CPU ms it used so far (user + system: what it ran, however busy the machine) and its write and read system calls (see machine.ts) */
+    const usage = async (): Promise<Array<{ cpuMs: number, writes: number, reads: number }>> => Promise.all(nodes.map(async n => {
+      const { cpuMs, writes, reads } = await n.call('stats')
+      return { cpuMs, writes, reads }
     }))
+    const cpu = async (): Promise<number[]> => (await usage()).map(u => u.cpuMs)
+
     // per node, CPU ms per client operation with nothing moving (none measured for a move with no load)
     let quietPerOp = nodes.map(() => 0)
 
@@ -152,8 +152,7 @@ async function migrationRound (round: number, keyCount: number, valueSize: numbe
     let moving = true
     failed = 0
     errors.clear()
-    const moveCpu = await cpu()
-    const moveCalls = await syscalls()
+    const moveStart = await usage()
     // BENCH_PROFILE_DIR: a V8 CPU profile of each node process over the move, summarized after the round
     const profileDir = process.env.BENCH_PROFILE_DIR
     const profilePath = (i: number): string => join(profileDir ?? '', `migration-r${round}${idle ? '-idle' : ''}-node${i}.cpuprofile`)
@@ -193,8 +192,9 @@ async function migrationRound (round: number, keyCount: number, valueSize: numbe
     }
 
     const seconds = (now() - t0) / 1000
-    const moveUsed = (await cpu()).map((ms, i) => ms - moveCpu[i])
-    const calls = (await syscalls()).map((c, i) => ({ writes: c.writes - moveCalls[i].writes, reads: c.reads - moveCalls[i].reads }))
+    const moveEnd = await usage()
+    const moveUsed = moveEnd.map((u, i) => u.cpuMs - moveStart[i].cpuMs)
+    const calls = moveEnd.map((u, i) => ({ writes: u.writes - moveStart[i].writes, reads: u.reads - moveStart[i].reads }))
 
     if (profileDir != null && profileDir !== '') {
       await Promise.all(nodes.map(async (n, i) => n.call('profile-stop', { path: profilePath(i) })))

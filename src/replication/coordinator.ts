@@ -765,6 +765,9 @@ export class Coordinator {
     }))
 
     if (moved != null) {
+      // what this attempt gathered is not held while the next one runs
+      newest.clear()
+      deleted.clear()
       await this.init.router.redirect(moved.res, moved.peer, attempt, 'The query', options)
       yield * this.query(prefix, keysOnly, options, attempt + 1)
       return

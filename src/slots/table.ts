@@ -1091,10 +1091,12 @@ function messageOf (err: unknown): string {
 
 /**
  * A table change that moves a single-owner slot away from its owner cannot be
- * adopted live: a single owner's values carry no versions and no digests, so
- * they could not be copied and merged with writes made meanwhile. A slot may
- * go from one owner to several that include it (its owner keeps serving
- * everything it holds), and replicated slots (several owners in both tables)
+ * adopted live: there is no second copy to read while the only one moves,
+ * and a slot that ends with a single owner is read as plain values, which
+ * the versioned records a move leaves on a new owner are not. A slot may go
+ * from one owner to several that include it (its owner keeps serving
+ * everything it holds; the others copy its plain values as records of the
+ * oldest version), and replicated slots (several owners in both tables)
  * move live; a slot may not end with a single owner other than its owners.
  * Nodes check it before a live move; the command line checks it for any
  * change, as a table with one owner everywhere is switched to at once and

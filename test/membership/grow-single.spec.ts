@@ -9,7 +9,11 @@
  * writing while the data moves.
  */
 
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { MemoryDatastore } from 'datastore-core'
+import { LevelDatastore } from 'datastore-level'
 import { Key } from 'interface-datastore'
 import all from 'it-all'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
@@ -103,5 +107,68 @@ describe('growing a cluster of single-owner slots: raise the replicas, then add 
       const holders = nodes.filter((_, i) => held[i].has(name)).map(n => n.libp2p.peerId.toString())
       expect(holders.sort(), name).toEqual(owners.map(o => o.toString()).sort())
     }
+  }, 120_000)
+
+  it('the node gaining replicas, stopped in the middle of copying plain values and started again on its LevelDB store, finishes the raise with every value', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'grow-single-'))
+    cleanup.push(async () => { await rm(dir, { recursive: true, force: true }) })
+    const levels = [0, 1].map(i => new LevelDatastore(join(dir, `node${i}`)))
+    await Promise.all(levels.map(async l => l.open()))
+    cleanup.push(async () => { await Promise.all(levels.map(async l => l.close())) })
+    const cluster: TestCluster = await createCluster({ nodes: 2, clients: 1, signed: true, replicas: 1, options: OPTIONS, local: i => levels[i] })
+    cleanup.push(async () => { await cluster.stop() })
+    const admin = cluster.admin as PrivateKey
+    const client = cluster.clients[0].store
+    // 2,000 plain values of 4 KiB: several batches of the copy each way
+    const value = (i: number, tag: string): Uint8Array => enc(`${tag}-${i}-`.padEnd(4096, 'x'))
+
+    for (let i = 0; i < 2000; i += 200) {
+      await Promise.all(Array.from({ length: 200 }, async (_, j) => { await client.put(new Key(`/big/${i + j}`), value(i + j, 'single')) }))
+    }
+
+    // node 1 takes the first batch of plain values it copies, then holds the next until its copy is aborted (its stop)
+    const victim = cluster.nodes[1]
+    const owner = (victim.store as unknown as { owner: { applyRecords(records: unknown[], options: { signal?: AbortSignal }): Promise<unknown> } }).owner
+    const apply = owner.applyRecords.bind(owner)
+    let batches = 0
+    owner.applyRecords = async (records, options) => {
+      if (batches++ === 0 || options.signal == null) {
+        return apply(records, options)
+      }
+
+      const signal = options.signal
+      return new Promise((_resolve, reject) => {
+        signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true })
+      })
+    }
+
+    const raise = planRebalance(cluster.table, {}, { replicas: 2 })
+    const raised = await signTable(raise.table, admin)
+    const own = (await localKeys(victim.local)).length
+
+    for (const node of cluster.nodes) {
+      node.store.updateSlotTable(raised)
+    }
+
+    await waitFor('node 1 to have copied a first batch and to hold the next', () => batches >= 2, 60_000, 20)
+    expect(victim.store.status().layout.sync).toBeLessThan(raise.table.epoch)
+    const copied = (await localKeys(victim.local)).length
+    // part of the other node's values, not all
+    expect(copied).toBeGreaterThan(own)
+    expect(copied).toBeLessThan(2000)
+    await victim.store.stop()
+
+    // started again from its config's table: its store says the raise is under way, with part of the values copied
+    const again = new ClusterDatastore(victim.libp2p, victim.local, cluster.signed as SignedSlotTable, { ...OPTIONS, adminKey: admin.publicKey })
+    cleanup.push(async () => { await again.stop() })
+    await again.start()
+    expect(again.status().layout.epochs).toEqual([1, raise.table.epoch])
+    expect((await localKeys(victim.local)).length).toBe(copied)
+    await waitFor('both nodes to finish the raise', () => [cluster.nodes[0].store, again].every(s => s.status().layout.done && s.status().layout.epochs[0] === raise.table.epoch), 60_000, 50)
+
+    // every value on both nodes, read at all (both owners must answer)
+    expect((await localKeys(victim.local)).length).toBe(2000)
+    const values = await Promise.all(Array.from({ length: 2000 }, async (_, i) => Buffer.from(await client.get(new Key(`/big/${i}`), { consistency: 'all' })).equals(value(i, 'single'))))
+    expect(values.every(Boolean)).toBe(true)
   }, 120_000)
 })

@@ -21,7 +21,7 @@ import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ClusterDatastore, SlotTable, signTable } from '../../src/index.js'
-import { RESERVED_NAMESPACE } from '../../src/owner/keys.js'
+import { localKeys } from '../utils/cluster.js'
 import { waitFor } from '../utils/wait.js'
 import type { ClusterDatastoreOptions } from '../../src/index.js'
 import type { SignedSlotTable } from '../../src/membership/signed-table.js'
@@ -98,18 +98,6 @@ function even (epoch: number, peers: Libp2p[], replicas: number, clients: PeerId
   return SlotTable.even(peers.map(p => ({ id: p.peerId, addrs: p.getMultiaddrs() })), { epoch, replicas, clients: clients.map(id => ({ id })) })
 }
 
-async function heldKeys (local: MemoryDatastore): Promise<number> {
-  let n = 0
-
-  for await (const key of local.queryKeys({})) {
-    if (!key.toString().startsWith(RESERVED_NAMESPACE)) {
-      n++
-    }
-  }
-
-  return n
-}
-
 describe('reads across the end of a move, by a client that has not heard it ended', () => {
   const cleanup: Array<() => Promise<void>> = []
 
@@ -166,7 +154,7 @@ describe('reads across the end of a move, by a client that has not heard it ende
 
   async function moveEnded (stores: ClusterDatastore[], disks: SlowDisk[]): Promise<void> {
     await waitFor('every member to finish the move to epoch 2', () => stores.every(s => s.status().layout.done && s.status().layout.epochs[0] === 2), 60_000, 50)
-    await waitFor('the old owners to drop every record', async () => (await Promise.all(disks.map(heldKeys))).every(n => n === 0), 60_000, 50)
+    await waitFor('the old owners to drop every record', async () => (await Promise.all(disks.map(localKeys))).every(keys => keys.length === 0), 60_000, 50)
   }
 
   /**
